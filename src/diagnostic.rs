@@ -11,7 +11,10 @@ use serde::Serialize;
 pub enum Severity {
     /// Worth knowing; never changes the exit code.
     Warning,
-    /// The image (or the tree) cannot be built as written.
+    /// One image cannot be built as named (e.g. its tag is not a legal Docker tag); the tree is still usable,
+    /// so `graph` and `render` go on.
+    Invalid,
+    /// The tree cannot be used as written (e.g. a malformed changelog, a cycle).
     Error,
 }
 
@@ -53,7 +56,20 @@ impl Diagnostic {
         self
     }
 
+    /// Marks an error as concerning only its image: see [`Severity::Invalid`].
+    #[must_use]
+    pub fn image_only(mut self) -> Self {
+        self.severity = Severity::Invalid;
+        self
+    }
+
+    /// An error of any kind: `check` fails on these.
     pub fn is_error(&self) -> bool {
+        self.severity != Severity::Warning
+    }
+
+    /// An error that leaves the tree unusable: `graph` and `build` stop on these.
+    pub fn is_fatal(&self) -> bool {
         self.severity == Severity::Error
     }
 
@@ -67,7 +83,7 @@ impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let level = match self.severity {
             Severity::Warning => "warning",
-            Severity::Error => "error",
+            Severity::Invalid | Severity::Error => "error",
         };
         write!(f, "{level}: {}: {}", self.location(), self.message)
     }

@@ -1,9 +1,16 @@
 //! imgraph: a declarative image-graph build orchestrator, a drop-in for docker-pkg.
 //!
-//! The modules read as the pipeline: [`settings`] → [`discover`] → [`definition`] → [`tree`] → [`graph`] → the
-//! commands in [`commands`], with [`exit`] owning the process exit codes.
+//! The modules read as the pipeline: [`settings`] → [`discover`] → [`definition`] → [`tree`] → [`graph`] →
+//! [`report`], composed by the [`commands`]; [`exit`] owns the process exit codes.
 
+pub mod cli;
+pub mod commands;
 pub mod definition;
 pub mod diagnostic;
+pub mod discover;
+pub mod exit;
+pub mod graph;
 pub mod reference;
+pub mod report;
 pub mod settings;
+pub mod tree;

@@ -1,1 +1,19 @@
-fn main() {}
+//! The `imgraph` binary: parse the command line, run the library, map the result to an exit code.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = imgraph::cli::Cli::parse();
+    match imgraph::commands::run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(error) => {
+            let code = error.exit_code();
+            if code != imgraph::exit::SUCCESS {
+                eprintln!("imgraph: error: {error}");
+            }
+            ExitCode::from(code)
+        }
+    }
+}

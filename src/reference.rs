@@ -1,12 +1,39 @@
-//! Docker image reference grammar: legal names and tags, and splitting `repo[:tag][@digest]` (stub, being written).
+//! Docker image reference grammar (as in `github.com/distribution/reference`): legal repository names, tags and
+//! digests, and splitting `repo[:tag][@digest]`.
+//!
+//! Hand-written rather than a regex so that each rejection can say what exactly is wrong.
+
+/// Longest repository name (registry included) Docker accepts.
+const NAME_MAX: usize = 255;
+/// Longest tag Docker accepts.
+const TAG_MAX: usize = 128;
 
 /// Checks a repository path (`registry[:port]/ns/name` or `name`) against Docker's grammar.
-pub fn check_repository(_repository: &str) -> Result<(), String> {
-    Ok(())
+pub fn check_repository(repository: &str) -> Result<(), String> {
+    repository_problem(repository)
+        .map_or(Ok(()), |p| Err(format!("`{repository}` is not a valid Docker repository: {p}")))
 }
 
 /// Checks a tag against Docker's grammar `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
-pub fn check_tag(_tag: &str) -> Result<(), String> {
+pub fn check_tag(tag: &str) -> Result<(), String> {
+    tag_problem(tag).map_or(Ok(()), |p| Err(format!("`{tag}` is not a valid Docker tag: {p}")))
+}
+
+/// Checks a digest `algorithm:hex` (e.g. `sha256:` and 64 lowercase hex digits).
+pub fn check_digest(digest: &str) -> Result<(), String> {
+    digest_problem(digest).map_or(Ok(()), |p| Err(format!("`{digest}` is not a valid digest: {p}")))
+}
+
+/// Checks a whole reference `repo[:tag][@digest]`.
+pub fn check_reference(reference: &str) -> Result<(), String> {
+    let parts = split(reference);
+    check_repository(parts.repository)?;
+    if let Some(tag) = parts.tag {
+        check_tag(tag)?;
+    }
+    if let Some(digest) = parts.digest {
+        check_digest(digest)?;
+    }
     Ok(())
 }
 
@@ -19,6 +46,247 @@ pub struct Reference<'a> {
 }
 
 /// Splits `repo[:tag][@digest]`, keeping a registry's `:port` in the repository.
+///
+/// Does not validate: `foo:bar:baz` splits into repository `foo:bar` and tag `baz`, which [`check_repository`]
+/// then rejects.
 pub fn split(reference: &str) -> Reference<'_> {
-    Reference { repository: reference, tag: None, digest: None }
+    let (name, digest) = match reference.split_once('@') {
+        Some((name, digest)) => (name, Some(digest)),
+        None => (reference, None),
+    };
+    // A tag's `:` is the last one, and only if no `/` follows it (otherwise it is a registry port).
+    let slash = name.rfind('/').map_or(0, |i| i + 1);
+    match name[slash..].rfind(':') {
+        Some(i) => Reference { repository: &name[..slash + i], tag: Some(&name[slash + i + 1..]), digest },
+        None => Reference { repository: name, tag: None, digest },
+    }
+}
+
+fn repository_problem(repository: &str) -> Option<String> {
+    if repository.is_empty() {
+        return Some("the name is empty".into());
+    }
+    if repository.len() > NAME_MAX {
+        return Some(format!("it is {} characters long (at most {NAME_MAX} are allowed)", repository.len()));
+    }
+    let mut components = repository.split('/').peekable();
+    if let Some(&first) = components.peek()
+        && repository.contains('/')
+        && (first.contains(['.', ':']) || first == "localhost")
+    {
+        components.next();
+        if let Some(p) = domain_problem(first) {
+            return Some(format!("registry `{first}`: {p}"));
+        }
+    }
+    components.find_map(|c| path_component_problem(c).map(|p| format!("path component `{c}`: {p}")))
+}
+
+/// `host[:port]`, where host is dot-separated domain components or a bracketed IPv6 address.
+fn domain_problem(domain: &str) -> Option<String> {
+    let (host, port) = if let Some(rest) = domain.strip_prefix('[') {
+        let Some((ip, after)) = rest.split_once(']') else {
+            return Some("`[` without a closing `]`".into());
+        };
+        if ip.is_empty() || !ip.chars().all(|c| c.is_ascii_hexdigit() || c == ':') {
+            return Some(format!("`[{ip}]` is not an IPv6 address"));
+        }
+        match after.strip_prefix(':') {
+            Some(port) => ("", Some(port)),
+            None if after.is_empty() => ("", None),
+            None => return Some(format!("unexpected `{after}` after the IPv6 address")),
+        }
+    } else {
+        match domain.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (domain, None),
+        }
+    };
+    if let Some(port) = port
+        && (port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Some(format!("port `{port}` is not a number"));
+    }
+    if domain.starts_with('[') {
+        return None;
+    }
+    host.split('.').find_map(|c| {
+        let ok = !c.is_empty()
+            && c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !c.starts_with('-')
+            && !c.ends_with('-');
+        (!ok).then(|| {
+            format!("`{c}` is not a valid host name part (letters, digits and inner `-`, separated by single `.`)")
+        })
+    })
+}
+
+/// `[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*`
+fn path_component_problem(component: &str) -> Option<String> {
+    if component.is_empty() {
+        return Some("empty (a leading, trailing or doubled `/`)".into());
+    }
+    if let Some(c) = component.chars().find(char::is_ascii_uppercase) {
+        return Some(format!("`{c}`: uppercase letters are not allowed (repository names must be lowercase)"));
+    }
+    if let Some(c) = component.chars().find(|&c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c))) {
+        return Some(format!("`{c}` is not allowed (use lowercase letters, digits, `.`, `_` and `-`)"));
+    }
+    let alnum = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    let bytes = component.as_bytes();
+    if !bytes.first().is_some_and(alnum) || !bytes.last().is_some_and(alnum) {
+        return Some("must start and end with a lowercase letter or digit".into());
+    }
+    // Separators between alphanumeric runs: `.`, `_`, `__`, or any number of `-`.
+    component.split(|c: char| c.is_ascii_alphanumeric()).filter(|s| !s.is_empty()).find_map(|sep| {
+        let ok = matches!(sep, "." | "_" | "__") || sep.bytes().all(|b| b == b'-');
+        (!ok).then(|| format!("separator `{sep}` is not allowed (use `.`, `_`, `__` or dashes)"))
+    })
+}
+
+fn tag_problem(tag: &str) -> Option<String> {
+    let allowed = "(tags may contain letters, digits, `_`, `.` and `-`)";
+    let Some(first) = tag.chars().next() else {
+        return Some("the tag is empty".into());
+    };
+    if let Some(c) = tag.chars().find(|&c| !(c.is_ascii_alphanumeric() || "_.-".contains(c))) {
+        return Some(format!("`{c}` is not allowed {allowed}"));
+    }
+    if !(first.is_ascii_alphanumeric() || first == '_') {
+        return Some(format!("it starts with `{first}` (a tag must start with a letter, digit or `_`)"));
+    }
+    (tag.len() > TAG_MAX).then(|| format!("it is {} characters long (at most {TAG_MAX} are allowed)", tag.len()))
+}
+
+/// `algorithm:encoded`; algorithm = `[A-Za-z][A-Za-z0-9]*` joined by `+._-`; encoded hex of at least 32 digits,
+/// with the exact lowercase length for the registered SHA-2 algorithms.
+fn digest_problem(digest: &str) -> Option<String> {
+    let Some((algorithm, encoded)) = digest.split_once(':') else {
+        return Some("expected `algorithm:hex`".into());
+    };
+    let algorithm_ok = algorithm.split(['+', '.', '_', '-']).all(|c| {
+        c.chars().next().is_some_and(|f| f.is_ascii_alphabetic()) && c.chars().all(|c| c.is_ascii_alphanumeric())
+    });
+    if !algorithm_ok {
+        return Some(format!("`{algorithm}` is not a valid algorithm name"));
+    }
+    let expected = match algorithm {
+        "sha256" => Some(64),
+        "sha384" => Some(96),
+        "sha512" => Some(128),
+        _ => None,
+    };
+    match expected {
+        Some(n) if encoded.len() != n || !encoded.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) => {
+            Some(format!("{algorithm} needs {n} lowercase hex digits"))
+        }
+        None if encoded.len() < 32 || !encoded.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            Some("expected at least 32 hex digits after the algorithm".into())
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repositories() {
+        for ok in [
+            "foo",
+            "ns/foo",
+            "docker-registry.wikimedia.org/bookworm",
+            "localhost/foo",
+            "localhost:5000/foo",
+            "reg:5000/ns/foo",
+            "[::1]:5000/foo",
+            "a__b/c.d/e--f_g",
+            "docker-registry.wikimedia.org/php8.3-fpm",
+            &"a".repeat(255),
+        ] {
+            assert_eq!(check_repository(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "",
+            "Foo",
+            "ns/Foo",
+            "Foo/bar",
+            "foo/",
+            "/foo",
+            "a//b",
+            "-foo",
+            "foo-",
+            "a...b",
+            "a___b",
+            "a._b",
+            "foo:bar",
+            "foo bar",
+            "reg:port/foo",
+            "-reg.example/foo",
+            "reg..example/foo",
+            "[::1/foo",
+            &"a".repeat(256),
+        ] {
+            assert!(check_repository(bad).is_err(), "{bad}");
+        }
+        let message = check_repository("ns/Foo").unwrap_err();
+        assert!(message.contains("uppercase"), "{message}");
+        let message = check_repository(&"a".repeat(256)).unwrap_err();
+        assert!(message.contains("256 characters"), "{message}");
+    }
+
+    #[test]
+    fn tags() {
+        for ok in ["1", "latest", "_x", "1.63.0-1-20241211", "V1_2", &"a".repeat(128)] {
+            assert_eq!(check_tag(ok), Ok(()), "{ok}");
+        }
+        for bad in ["", ".x", "-x", "a b", &"a".repeat(129)] {
+            assert!(check_tag(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            check_tag("0.0.1~alpha1"),
+            Err("`0.0.1~alpha1` is not a valid Docker tag: `~` is not allowed \
+                 (tags may contain letters, digits, `_`, `.` and `-`)"
+                .into())
+        );
+        assert!(check_tag("2:1.0-1").unwrap_err().contains("`:` is not allowed"));
+        assert!(check_tag("1.0+b1").unwrap_err().contains("`+` is not allowed"));
+    }
+
+    #[test]
+    fn digests() {
+        let hex = "0123456789abcdef".repeat(4);
+        assert_eq!(check_digest(&format!("sha256:{hex}")), Ok(()));
+        assert!(check_digest(&format!("sha256:{}", hex.to_uppercase())).is_err());
+        assert!(check_digest("sha256:abc").is_err());
+        assert!(check_digest(&hex).is_err());
+        assert!(check_digest(&format!("9sha:{hex}")).is_err());
+        assert_eq!(check_digest(&format!("multihash+base58:{hex}")), Ok(()));
+    }
+
+    #[test]
+    fn splitting() {
+        let hex = format!("sha256:{}", "a".repeat(64));
+        let r = |repository, tag, digest| Reference { repository, tag, digest };
+        assert_eq!(split("foo"), r("foo", None, None));
+        assert_eq!(split("foo:1"), r("foo", Some("1"), None));
+        assert_eq!(split("localhost:5000/foo"), r("localhost:5000/foo", None, None));
+        assert_eq!(split("localhost:5000/foo:1"), r("localhost:5000/foo", Some("1"), None));
+        let full = format!("reg:5000/ns/foo:1.0@{hex}");
+        assert_eq!(split(&full), r("reg:5000/ns/foo", Some("1.0"), Some(hex.as_str())));
+        assert_eq!(split(&format!("foo@{hex}")), r("foo", None, Some(hex.as_str())));
+        assert_eq!(split("foo:bar:baz"), r("foo:bar", Some("baz"), None));
+    }
+
+    #[test]
+    fn whole_references() {
+        assert_eq!(check_reference("localhost:5000/foo:1"), Ok(()));
+        assert_eq!(check_reference("foo"), Ok(()));
+        assert_eq!(check_reference(&format!("reg:5000/ns/foo:1.0@sha256:{}", "a".repeat(64))), Ok(()));
+        assert!(check_reference("foo:bar:baz").is_err());
+        assert!(check_reference("Foo:1").is_err());
+        assert!(check_reference("foo:0.0.1~alpha1").is_err());
+        assert!(check_reference("foo@sha256:xyz").is_err());
+    }
 }

@@ -7,8 +7,12 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde_json::Value;
 
-/// Config file names looked up in the current directory when `-c` is not given, in order.
+/// Config file names looked up in the current directory when `-c` is not given, in order; then
+/// [`TREE_CONFIG_FILE`] in the tree's own directory.
 pub const DEFAULT_CONFIG_FILES: [&str; 2] = ["images.toml", "config.yaml"];
+
+/// The config file a tree may carry at its root.
+pub const TREE_CONFIG_FILE: &str = "images.toml";
 
 /// The user's own config, merged under the local one.
 pub const USER_CONFIG_FILE: &str = "imgraph.toml";
@@ -130,11 +134,15 @@ impl Config {
     /// Loads the configuration of a run: defaults, then the user file (if any), then `local`.
     ///
     /// `local` is the `-c` file; when it is `None`, the first of [`DEFAULT_CONFIG_FILES`] that exists in the
-    /// current directory is used, and when none exists the defaults stand.
-    pub fn load(local: Option<&Path>, user: Option<&Path>) -> Result<Self, ConfigError> {
+    /// current directory is used, else `tree/images.toml`, and when none exists the defaults stand.
+    pub fn load(local: Option<&Path>, tree: Option<&Path>, user: Option<&Path>) -> Result<Self, ConfigError> {
         let local = match local {
             Some(path) => Some(path.to_owned()),
-            None => DEFAULT_CONFIG_FILES.iter().map(PathBuf::from).find(|p| p.is_file()),
+            None => DEFAULT_CONFIG_FILES
+                .iter()
+                .map(PathBuf::from)
+                .chain(tree.map(|t| t.join(TREE_CONFIG_FILE)))
+                .find(|p| p.is_file()),
         };
         let mut files = Vec::new();
         if let Some(user) = user.filter(|p| p.is_file()) {
@@ -187,8 +195,8 @@ impl Config {
         set(&mut self.verify_command, t.verify_command);
         set(&mut self.verify_args, t.verify_args);
         if let Some(limits) = t.container_limits {
-            self.container_limits =
-                parse_container_limits(&limits).map_err(|message| ConfigError::Invalid { path: path.clone(), message })?;
+            self.container_limits = parse_container_limits(&limits)
+                .map_err(|message| ConfigError::Invalid { path: path.clone(), message })?;
         }
         if self.scan_workers == 0 {
             return Err(ConfigError::Invalid { path, message: "scan_workers must be at least 1".into() });
@@ -299,7 +307,8 @@ fn parse_yaml(path: &Path, text: &str) -> Result<(FileConfig, serde_json::Map<St
             });
         }
     };
-    let typed: FileConfig = if values.is_empty() { FileConfig::default() } else { serde_norway::from_str(text).map_err(syntax)? };
+    let typed: FileConfig =
+        if values.is_empty() { FileConfig::default() } else { serde_norway::from_str(text).map_err(syntax)? };
     Ok((typed, values))
 }
 
@@ -342,7 +351,7 @@ mod tests {
     fn empty_yaml_gives_defaults() {
         let dir = tempfile::tempdir().unwrap();
         let path = write(dir.path(), "config.yaml", "");
-        let config = Config::load(Some(&path), None).unwrap();
+        let config = Config::load(Some(&path), None, None).unwrap();
         assert_eq!(config.scan_workers, 8);
         assert_eq!(config.verify_command, "/bin/bash");
         assert_eq!(config.known_uid_mappings.get("www-data"), Some(&33));
@@ -352,13 +361,14 @@ mod tests {
     #[test]
     fn local_overrides_user_shallowly_and_secrets_are_hidden() {
         let dir = tempfile::tempdir().unwrap();
-        let user = write(dir.path(), "imgraph.toml", "namespace = \"u\"\nknown_uid_mappings = { a = 1, b = 2 }\ncustom = 1\n");
+        let user =
+            write(dir.path(), "imgraph.toml", "namespace = \"u\"\nknown_uid_mappings = { a = 1, b = 2 }\ncustom = 1\n");
         let local = write(
             dir.path(),
             "config.yaml",
             "known_uid_mappings: {c: 3}\nusername: bob\npassword: secret\nhttp_proxy: http://p:3128\n",
         );
-        let config = Config::load(Some(&local), Some(&user)).unwrap();
+        let config = Config::load(Some(&local), None, Some(&user)).unwrap();
         assert_eq!(config.namespace, "u");
         assert_eq!(config.known_uid_mappings, BTreeMap::from([("c".to_owned(), 3)]));
         assert_eq!(config.username.as_deref(), Some("bob"));
@@ -373,17 +383,17 @@ mod tests {
     fn explicit_null_registry_is_kept_apart_from_empty() {
         let dir = tempfile::tempdir().unwrap();
         let path = write(dir.path(), "c.yaml", "registry:\n");
-        assert_eq!(Config::load(Some(&path), None).unwrap().registry, None);
+        assert_eq!(Config::load(Some(&path), None, None).unwrap().registry, None);
     }
 
     #[test]
     fn errors_name_file_line_and_column() {
         let dir = tempfile::tempdir().unwrap();
         let path = write(dir.path(), "images.toml", "registry = \"r\"\nscan_workers = \"many\"\n");
-        let err = Config::load(Some(&path), None).unwrap_err().to_string();
+        let err = Config::load(Some(&path), None, None).unwrap_err().to_string();
         assert!(err.starts_with(&format!("{}:2:16: ", path.display())), "{err}");
         let path = write(dir.path(), "bad.yaml", "registry: r\n  base_images: [\n");
-        let err = Config::load(Some(&path), None).unwrap_err().to_string();
+        let err = Config::load(Some(&path), None, None).unwrap_err().to_string();
         assert!(err.starts_with(&format!("{}:2:", path.display())), "{err}");
     }
 

@@ -1,4 +1,9 @@
-//! `control` files: the `Build-Depends` and `Depends` an image declares (stub, being written).
+//! `control` files: the `Build-Depends` and `Depends` an image declares.
+//!
+//! The format is Debian's deb822: paragraphs separated by blank lines, `Name: value` fields continued on lines
+//! starting with a space or tab, and `#` comment lines. Unlike docker-pkg, which uses each comma-separated item
+//! verbatim as an image name, items are parsed as Debian relations: `a | b` alternatives, with version
+//! constraints `(>= 1.0)`, architecture qualifiers `[amd64]`, build profiles `<!nocheck>` and `:any` stripped.
 
 use std::path::{Path, PathBuf};
 
@@ -30,5 +35,229 @@ pub struct ControlError {
 
 /// Parses every paragraph of `path`.
 pub fn read_control(path: &Path) -> Result<Vec<Dependency>, ControlError> {
-    Err(ControlError { path: path.to_owned(), line: None, message: "not implemented".into() })
+    let error = |line, message| ControlError { path: path.to_owned(), line, message };
+    let bytes = std::fs::read(path).map_err(|e| error(None, format!("cannot read: {e}")))?;
+    let text = std::str::from_utf8(&bytes).map_err(|e| {
+        let line = bytes[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count() + 1;
+        error(Some(line), "invalid UTF-8".into())
+    })?;
+    parse(text).map_err(|(line, message)| error(Some(line), message))
+}
+
+/// One field of a paragraph: its name, the line it starts on, and its value with continuation lines joined.
+struct Field<'a> {
+    name: &'a str,
+    line: usize,
+    value: String,
+}
+
+fn parse(text: &str) -> Result<Vec<Dependency>, (usize, String)> {
+    let mut dependencies = Vec::new();
+    let mut paragraph: Vec<Field> = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        let number = index + 1;
+        if line.starts_with('#') {
+            continue;
+        }
+        if line.trim().is_empty() {
+            dependencies.extend(paragraph_dependencies(&paragraph)?);
+            paragraph.clear();
+        } else if line.starts_with([' ', '\t']) {
+            let Some(field) = paragraph.last_mut() else {
+                return Err((number, "continuation line (starting with a space or tab) before any field".into()));
+            };
+            field.value.push('\n');
+            field.value.push_str(line.trim());
+        } else {
+            let Some((name, value)) = line.split_once(':').filter(|(name, _)| is_field_name(name)) else {
+                return Err((
+                    number,
+                    "expected a field `Name: value`, a continuation line (starting with a space or tab), \
+                     a `#` comment or a blank line"
+                        .into(),
+                ));
+            };
+            if let Some(first) = paragraph.iter().find(|f| f.name.eq_ignore_ascii_case(name)) {
+                return Err((number, format!("field `{name}` repeats the one on line {}", first.line)));
+            }
+            paragraph.push(Field { name, line: number, value: value.trim().to_owned() });
+        }
+    }
+    dependencies.extend(paragraph_dependencies(&paragraph)?);
+    Ok(dependencies)
+}
+
+/// deb822 field names: printable ASCII except `:`, not starting with `#` or `-`.
+fn is_field_name(name: &str) -> bool {
+    !name.is_empty() && !name.starts_with(['#', '-']) && name.bytes().all(|b| b.is_ascii_graphic() && b != b':')
+}
+
+/// `Build-Depends` then `Depends`, as docker-pkg reads them.
+fn paragraph_dependencies(paragraph: &[Field]) -> Result<Vec<Dependency>, (usize, String)> {
+    let mut dependencies = Vec::new();
+    for (name, kind) in [("Build-Depends", DependencyField::BuildDepends), ("Depends", DependencyField::Depends)] {
+        let Some(field) = paragraph.iter().find(|f| f.name.eq_ignore_ascii_case(name)) else { continue };
+        for item in field.value.split(',').map(str::trim).filter(|item| !item.is_empty()) {
+            let alternatives = item
+                .split('|')
+                .map(|alternative| package_name(alternative.trim()))
+                .collect::<Result<_, _>>()
+                .map_err(|why| (field.line, format!("{}: `{item}`: {why}", field.name)))?;
+            dependencies.push(Dependency { alternatives, field: kind, line: field.line });
+        }
+    }
+    Ok(dependencies)
+}
+
+/// The package name of one relation, e.g. `foo` from `foo:any (>= 1.0) [amd64] <!nocheck>`.
+fn package_name(relation: &str) -> Result<String, String> {
+    if relation.is_empty() {
+        return Err("empty alternative".into());
+    }
+    let end = relation.find(|c: char| c.is_whitespace() || "([<".contains(c)).unwrap_or(relation.len());
+    let (name, mut rest) = relation.split_at(end);
+    // Multiarch qualifier: `foo:any`, `foo:native`.
+    let name = name.split_once(':').map_or(name, |(name, _)| name);
+    if name.is_empty() {
+        return Err("no package name".into());
+    }
+    // What follows may only be bracketed groups: `(...)`, `[...]`, `<...>`.
+    loop {
+        rest = rest.trim_start();
+        let Some(open) = rest.chars().next() else { break };
+        let close = match open {
+            '(' => ')',
+            '[' => ']',
+            '<' => '>',
+            _ => return Err(format!("unexpected `{rest}` after `{name}`")),
+        };
+        let Some(end) = rest.find(close) else {
+            return Err(format!("`{open}` without a closing `{close}`"));
+        };
+        rest = &rest[end + 1..];
+    }
+    Ok(name.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+
+    use super::*;
+
+    fn parse_text(text: &str) -> Result<Vec<Dependency>, (Option<usize>, String)> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("control");
+        fs::write(&path, text).unwrap();
+        read_control(&path).map_err(|e| (e.line, e.message))
+    }
+
+    fn dependency(alternatives: &[&str], field: DependencyField, line: usize) -> Dependency {
+        Dependency { alternatives: alternatives.iter().map(|&a| a.to_owned()).collect(), field, line }
+    }
+
+    #[test]
+    fn real_layout() {
+        let text = "Package: php8.3-fpm\nBuild-Depends: openjdk-8-jdk,golang1.19\nDepends: php8.3-cli\n\
+                    Description: PHP-FPM\n An image used to build images\n with two lines\n";
+        assert_eq!(
+            parse_text(text).unwrap(),
+            vec![
+                dependency(&["openjdk-8-jdk"], DependencyField::BuildDepends, 2),
+                dependency(&["golang1.19"], DependencyField::BuildDepends, 2),
+                dependency(&["php8.3-cli"], DependencyField::Depends, 3),
+            ]
+        );
+        assert_eq!(parse_text("Package: foo-bar\n").unwrap(), vec![]);
+        assert_eq!(parse_text("").unwrap(), vec![]);
+    }
+
+    #[test]
+    fn build_depends_before_depends_in_every_paragraph() {
+        let text = "# a comment\nSource: x\ndepends: a\nBUILD-DEPENDS: b\n\n\t\nPackage: y\n# inner comment\n\
+                    Depends: c,\n d | e:any (>= 1.0) [amd64] <!nocheck>,\n   ,\n";
+        assert_eq!(
+            parse_text(text).unwrap(),
+            vec![
+                dependency(&["b"], DependencyField::BuildDepends, 4),
+                dependency(&["a"], DependencyField::Depends, 3),
+                dependency(&["c"], DependencyField::Depends, 9),
+                dependency(&["d", "e"], DependencyField::Depends, 9),
+            ]
+        );
+    }
+
+    #[test]
+    fn constraints_are_stripped() {
+        let text =
+            "Depends: foo (>= 1.0), bar | baz,\r\nBuild-Depends: qux(<<2)[!i386]<stage1 !nocheck> | quux:native\r\n";
+        assert_eq!(
+            parse_text(text).unwrap(),
+            vec![
+                dependency(&["qux", "quux"], DependencyField::BuildDepends, 2),
+                dependency(&["foo"], DependencyField::Depends, 1),
+                dependency(&["bar", "baz"], DependencyField::Depends, 1),
+            ]
+        );
+    }
+
+    #[test]
+    fn errors() {
+        let error = |text: &str| parse_text(text).unwrap_err();
+        assert_eq!(error(" leading continuation\n").0, Some(1));
+        assert!(error(" leading continuation\n").1.starts_with("continuation line"));
+        assert_eq!(error("Package: x\n\n continuation after blank\n").0, Some(3));
+        assert_eq!(error("Package: x\nnot a field\n").0, Some(2));
+        assert!(error("Package: x\nnot a field\n").1.starts_with("expected a field"));
+        assert!(error(": value\n").1.starts_with("expected a field"));
+        assert_eq!(error("Package: x\nDepends: a | | b\n"), (Some(2), "Depends: `a | | b`: empty alternative".into()));
+        assert!(error("Depends: a |\n").1.contains("empty alternative"));
+        assert!(error("Depends: (>= 1.0)\n").1.contains("no package name"));
+        assert!(error("Depends: foo bar\n").1.contains("unexpected `bar` after `foo`"));
+        assert!(error("Depends: foo (>= 1.0\n").1.contains("without a closing"));
+        assert_eq!(error("Depends: a\ndepends: b\n"), (Some(2), "field `depends` repeats the one on line 1".into()));
+        assert_eq!(parse_text("Package: x\nDescription: caf\u{e9}\n").unwrap(), vec![]);
+    }
+
+    #[test]
+    fn unreadable_and_invalid_utf8() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("control");
+        fs::write(&path, b"Package: x\nDepends: \xff\n").unwrap();
+        let err = read_control(&path).unwrap_err();
+        assert_eq!((err.line, err.message.as_str()), (Some(2), "invalid UTF-8"));
+        let err = read_control(&dir.path().join("missing")).unwrap_err();
+        assert_eq!(err.line, None);
+        assert!(err.message.starts_with("cannot read: "), "{}", err.message);
+    }
+
+    /// Every control file of the shared corpora parses to the names docker-pkg reads (skipped without them).
+    #[test]
+    fn corpus_matches_golden_scans() {
+        let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared");
+        let Ok(corpora) = fs::read_dir(shared.join("golden")) else { return };
+        let mut checked = 0;
+        for corpus in corpora.flatten() {
+            let corpus_root = shared.join("corpora").join(corpus.file_name());
+            let mut roots = vec![(corpus.path(), corpus_root.clone())];
+            for sub in fs::read_dir(corpus.path()).unwrap().flatten() {
+                roots.push((sub.path(), corpus_root.join(sub.file_name())));
+            }
+            for (golden, root) in roots {
+                let Ok(scan) = fs::read_to_string(golden.join("scan.json")) else { continue };
+                let scan: serde_json::Value = serde_json::from_str(&scan).unwrap();
+                for image in scan["images"].as_array().unwrap() {
+                    let path = root.join(image["path"].as_str().unwrap()).join("control");
+                    // A missing control file means no dependencies.
+                    let dependencies = if path.exists() { read_control(&path).unwrap() } else { Vec::new() };
+                    let names: Vec<String> = dependencies.into_iter().flat_map(|d| d.alternatives).collect();
+                    let golden: Vec<&str> =
+                        image["depends"].as_array().unwrap().iter().map(|d| d.as_str().unwrap()).collect();
+                    assert_eq!(names, golden, "{}", path.display());
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked == 0 || checked >= 140, "only {checked} control files checked");
+    }
 }

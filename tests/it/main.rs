@@ -1,1 +1,7 @@
-//! The integration tests: one binary.
+//! The integration tests: one binary, one module per topic.
+
+mod conformance;
+mod corpus;
+mod errors;
+mod graph;
+mod harness;

@@ -1,0 +1,85 @@
+//! The command line, as clap definitions only: parsing lives here, meaning lives in [`crate::commands`].
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Build, verify and publish a tree of interdependent container images, in dependency order.
+///
+/// Reads docker-pkg trees unchanged: every directory holding a `Dockerfile.template` and a Debian
+/// `changelog` is an image.
+#[derive(Debug, Parser)]
+#[command(name = "imgraph", version, about, max_term_width = 100)]
+pub struct Cli {
+    /// Config file: `images.toml`, or a docker-pkg YAML file [default: ./images.toml, else ./config.yaml]
+    #[arg(short = 'c', long = "config", visible_alias = "configfile", global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print the dependency graph of a tree (no Docker needed)
+    Graph(GraphArgs),
+    /// Print an image's rendered Dockerfile, exactly (no Docker needed)
+    Render(RenderArgs),
+    /// Validate a tree: changelogs, names and tags, templates, dependencies, cycles (no Docker needed)
+    Check(CheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GraphArgs {
+    /// The tree to scan
+    pub directory: PathBuf,
+
+    /// Output format
+    #[arg(long, value_enum, default_value_t = GraphFormat::Text)]
+    pub format: GraphFormat,
+
+    #[command(flatten)]
+    pub select: SelectArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GraphFormat {
+    /// One line per image, in build order
+    Text,
+    /// `{"images": [...], "order": [...]}`
+    Json,
+    /// Graphviz
+    Dot,
+    /// Mermaid flowchart
+    Mermaid,
+}
+
+/// Which images a command works on.
+#[derive(Debug, Args)]
+pub struct SelectArgs {
+    /// Only images matching GLOB (name, name:tag or full label), plus the images they depend on; repeatable
+    #[arg(long = "select", value_name = "GLOB")]
+    pub patterns: Vec<String>,
+
+    /// With --select: also every image that depends on a selected one
+    #[arg(long, requires = "patterns")]
+    pub with_dependents: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// The tree to scan
+    pub directory: PathBuf,
+    /// The image: its name, name:tag, or full label
+    pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The tree to scan
+    pub directory: PathBuf,
+
+    /// Print the problems as a JSON array on stdout
+    #[arg(long)]
+    pub json: bool,
+}

@@ -1,0 +1,12 @@
+//! Process exit codes, defined once (the README's table mirrors this file).
+
+/// Everything asked for was done; `check` found no error.
+pub const SUCCESS: u8 = 0;
+/// `check` found at least one error.
+pub const FAILURE: u8 = 1;
+/// The command line is wrong (clap's own code).
+pub const USAGE: u8 = 2;
+/// The config or the tree cannot be used: unreadable or invalid config, a directory that does not exist, a
+/// malformed changelog or control file, a template error, duplicate names, an unknown dependency, a cycle, or
+/// an image name that is not in the tree.
+pub const INPUT: u8 = 3;
