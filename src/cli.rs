@@ -27,6 +27,65 @@ pub enum Command {
     Render(RenderArgs),
     /// Validate a tree: changelogs, names and tags, templates, dependencies, cycles (no Docker needed)
     Check(CheckArgs),
+    /// Show each image's state (published, built, to-build, error) and why, without building anything
+    Status(StatusArgs),
+    /// Build and verify, in dependency order and in parallel, every selected image that is not published or
+    /// built yet (never pushes)
+    Build(BuildArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The tree to scan
+    pub directory: PathBuf,
+
+    #[command(flatten)]
+    pub select: SelectArgs,
+
+    /// Look in the local daemon first, as docker-pkg's --no-pull does
+    #[arg(long)]
+    pub no_pull: bool,
+
+    /// One JSON object per image and line on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// The tree to scan
+    pub directory: PathBuf,
+
+    #[command(flatten)]
+    pub select: SelectArgs,
+
+    /// Builds at once [default: the number of CPUs]
+    #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: Option<u16>,
+
+    /// Use the Docker build cache (docker-pkg builds with --no-cache unless told otherwise)
+    #[arg(long)]
+    pub use_cache: bool,
+
+    /// Pull nothing: trust the local daemon first, do not refresh base images or pull published parents
+    #[arg(long)]
+    pub no_pull: bool,
+
+    /// Stop launching new work at the first failure
+    #[arg(long)]
+    pub fail_fast: bool,
+
+    /// Newline-delimited JSON events on stdout, and nothing else there
+    #[arg(long)]
+    pub json: bool,
+
+    /// Directory for per-image logs [default: log_dir from the config, imgraph-logs]
+    #[arg(long, value_name = "DIR")]
+    pub log_dir: Option<PathBuf>,
+
+    /// Seconds a verification may take before it is killed
+    #[arg(long, value_name = "SECONDS", default_value_t = 600)]
+    pub verify_timeout: u64,
 }
 
 #[derive(Debug, Args)]

@@ -4,12 +4,22 @@
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use crate::cli::{CheckArgs, Cli, Command, GraphArgs, RenderArgs};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::{BuildArgs, CheckArgs, Cli, Command, GraphArgs, RenderArgs, SelectArgs, StatusArgs};
 use crate::diagnostic::Diagnostic;
 use crate::discover::DiscoverError;
+use crate::engine::{Engine, EngineError};
+use crate::execute::{self, BuildOptions};
 use crate::exit;
 use crate::graph::{self, Dependencies, Graph, Selection};
-use crate::report;
+use crate::plan::{self, PullMode, State};
+use crate::registry::{RegistryClient, RegistryError};
+use crate::report::progress::{ImageLine, Reporter, Style};
+use crate::report::{self, progress};
 use crate::settings::{self, Config, ConfigError};
 use crate::tree::{self, Rendered, Tree};
 
@@ -30,6 +40,12 @@ pub enum Error {
     Select(#[from] globset::Error),
     #[error("cannot write output: {0}")]
     Output(#[from] io::Error),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error("registry client: {0}")]
+    Registry(#[from] RegistryError),
+    #[error("{}: cannot create the log directory: {source}", path.display())]
+    LogDir { path: PathBuf, source: io::Error },
 }
 
 impl Error {
@@ -37,6 +53,8 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Output(e) if e.kind() == io::ErrorKind::BrokenPipe => exit::SUCCESS,
+            Error::Engine(EngineError::Unreachable { .. }) => exit::DOCKER_UNAVAILABLE,
+            Error::Engine(_) | Error::LogDir { .. } => exit::FAILURE,
             _ => exit::INPUT,
         }
     }
@@ -48,12 +66,16 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
         Command::Graph(args) => &args.directory,
         Command::Render(args) => &args.directory,
         Command::Check(args) => &args.directory,
+        Command::Status(args) => &args.directory,
+        Command::Build(args) => &args.directory,
     };
     let config = Config::load(cli.config.as_deref(), Some(directory), settings::user_config_path().as_deref())?;
     match cli.command {
         Command::Graph(args) => graph_command(config, &args),
         Command::Render(args) => render_command(config, &args),
         Command::Check(args) => check_command(config, &args),
+        Command::Status(args) => status_command(config, &args),
+        Command::Build(args) => build_command(config, &args),
     }
 }
 
@@ -84,19 +106,35 @@ fn analyse(directory: &Path, config: Config) -> Result<Analysis, Error> {
     Ok(Analysis { tree, rendered, deps, graph, diagnostics })
 }
 
-fn graph_command(config: Config, args: &GraphArgs) -> Result<u8, Error> {
-    let selection = Selection::new(&args.select.patterns, args.select.with_dependents)?;
-    let analysis = analyse(&args.directory, config)?;
-    let fatal: Vec<Diagnostic> = analysis.diagnostics.iter().filter(|d| d.is_error()).cloned().collect();
-    let (Some(graph), false) = (&analysis.graph, fatal.iter().any(Diagnostic::is_fatal)) else {
-        return Err(Error::Tree { root: args.directory.clone(), problems: fatal });
+/// A usable tree, its graph, and the selected images in build order.
+struct Selected {
+    analysis: Analysis,
+    graph: Graph,
+    order: Vec<usize>,
+}
+
+/// Analyses the tree and applies `--select`; a tree with fatal problems is an error listing them. Errors that
+/// concern one image only (e.g. an illegal tag) are printed on stderr and left to the command.
+fn select(directory: &Path, config: Config, select: &SelectArgs) -> Result<Selected, Error> {
+    let selection = Selection::new(&select.patterns, select.with_dependents)?;
+    let mut analysis = analyse(directory, config)?;
+    let errors: Vec<Diagnostic> = analysis.diagnostics.iter().filter(|d| d.is_error()).cloned().collect();
+    let graph = match analysis.graph.take() {
+        Some(graph) if !errors.iter().any(Diagnostic::is_fatal) => graph,
+        _ => return Err(Error::Tree { root: directory.to_owned(), problems: errors }),
     };
-    // Images that cannot be built as named still have a place in the graph; say why on stderr.
-    for problem in &fatal {
+    for problem in &errors {
         eprintln!("{problem}");
     }
-    let selected = selection.apply(&analysis.tree, graph);
-    let view = report::GraphView { tree: &analysis.tree, deps: &analysis.deps, graph, selected: &selected };
+    let selected = selection.apply(&analysis.tree, &graph);
+    let order = plan::in_order(&graph.order, &selected);
+    Ok(Selected { analysis, graph, order })
+}
+
+fn graph_command(config: Config, args: &GraphArgs) -> Result<u8, Error> {
+    let Selected { analysis, graph, order } = select(&args.directory, config, &args.select)?;
+    let selected = order.into_iter().collect();
+    let view = report::GraphView { tree: &analysis.tree, deps: &analysis.deps, graph: &graph, selected: &selected };
     let mut out = io::stdout().lock();
     view.write(args.format, &mut out)?;
     out.flush()?;
@@ -155,4 +193,102 @@ fn check_command(config: Config, args: &CheckArgs) -> Result<u8, Error> {
         report::count(diagnostics.len() - errors, "warning")
     );
     Ok(if errors == 0 { exit::SUCCESS } else { exit::FAILURE })
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
+/// docker-pkg never pulls when the config says `registry:` with no value.
+fn pull_mode(config: &Config, no_pull: bool) -> PullMode {
+    if no_pull || config.registry.is_none() { PullMode::NoPull } else { PullMode::Pull }
+}
+
+fn image_line<'a>(tree: &'a Tree, planned: &'a plan::Planned) -> ImageLine<'a> {
+    let image = &tree.images[planned.image];
+    ImageLine { name: &image.name, tag: &image.tag, label: &image.label, state: planned.state, reason: &planned.reason }
+}
+
+fn status_command(config: Config, args: &StatusArgs) -> Result<u8, Error> {
+    let Selected { analysis, order, .. } = select(&args.directory, config, &args.select)?;
+    let tree = &analysis.tree;
+    let planned = runtime()?.block_on(async {
+        let engine = Engine::connect().await?;
+        let registry = RegistryClient::new(&tree.config)?;
+        Ok::<_, Error>(plan::classify(tree, &order, &registry, &engine, pull_mode(&tree.config, args.no_pull)).await?)
+    })?;
+    let mut out = io::stdout().lock();
+    if args.json {
+        for p in &planned {
+            serde_json::to_writer(&mut out, &image_line(tree, p)).map_err(io::Error::from)?;
+            writeln!(out)?;
+        }
+    } else {
+        let width = |f: fn(&ImageLine<'_>) -> usize| planned.iter().map(|p| f(&image_line(tree, p))).max().unwrap_or(0);
+        let (name_width, tag_width) = (width(|l| l.name.len()), width(|l| l.tag.len()));
+        for p in &planned {
+            let line = image_line(tree, p);
+            writeln!(
+                out,
+                "{:<name_width$}  {:<tag_width$}  {}: {}",
+                line.name,
+                line.tag,
+                line.state.as_str(),
+                line.reason
+            )?;
+        }
+    }
+    out.flush()?;
+    Ok(if planned.iter().any(|p| p.state == State::Error) { exit::FAILURE } else { exit::SUCCESS })
+}
+
+fn build_command(config: Config, args: &BuildArgs) -> Result<u8, Error> {
+    let Selected { analysis, graph, order } = select(&args.directory, config, &args.select)?;
+    let Analysis { tree, rendered, .. } = analysis;
+    let log_dir = args.log_dir.clone().unwrap_or_else(|| tree.config.log_dir.clone());
+    std::fs::create_dir_all(&log_dir).map_err(|source| Error::LogDir { path: log_dir.clone(), source })?;
+    let options = BuildOptions {
+        jobs: args.jobs.map_or_else(|| std::thread::available_parallelism().map_or(2, usize::from), usize::from),
+        use_cache: args.use_cache,
+        pull: pull_mode(&tree.config, args.no_pull),
+        fail_fast: args.fail_fast,
+        verify_timeout: Duration::from_secs(args.verify_timeout),
+        log_dir,
+    };
+    let tree = Arc::new(tree);
+    runtime()?.block_on(async move {
+        let engine = Engine::connect().await?;
+        let registry = RegistryClient::new(&tree.config)?;
+        let planned = plan::classify(&tree, &order, &registry, &engine, options.pull).await?;
+        let to_build = planned.iter().filter(|p| p.state == State::ToBuild).count();
+        let reporter = Arc::new(Reporter::new(Style::detect(args.json), to_build));
+        for p in &planned {
+            reporter.planned(&image_line(&tree, p));
+        }
+        let cancel = CancellationToken::new();
+        tokio::spawn(interrupt_on_ctrl_c(cancel.clone(), reporter.clone()));
+        let outcome =
+            execute::build(tree, &graph, rendered, planned, engine, registry, options, reporter.clone(), &cancel).await;
+        let mut summary = outcome.summary;
+        summary.exit_code = if outcome.interrupted {
+            exit::INTERRUPTED
+        } else if summary.succeeded == summary.images {
+            exit::SUCCESS
+        } else {
+            exit::FAILURE
+        };
+        reporter.summary(&outcome.rows, &summary);
+        Ok(summary.exit_code)
+    })
+}
+
+/// First Ctrl-C: stop launching and stop what runs (the run then ends with its summary); second: leave now.
+async fn interrupt_on_ctrl_c(cancel: CancellationToken, reporter: Arc<progress::Reporter>) {
+    if tokio::signal::ctrl_c().await.is_ok() {
+        reporter.note("interrupted: stopping running builds and verifications (Ctrl-C again to quit now)");
+        cancel.cancel();
+        if tokio::signal::ctrl_c().await.is_ok() {
+            std::process::exit(i32::from(exit::INTERRUPTED));
+        }
+    }
 }

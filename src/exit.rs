@@ -2,7 +2,8 @@
 
 /// Everything asked for was done; `check` found no error.
 pub const SUCCESS: u8 = 0;
-/// `check` found at least one error.
+/// `check` found at least one error, or a selected image ended in error, skipped or cancelled (`build`,
+/// `status`).
 pub const FAILURE: u8 = 1;
 /// The command line is wrong (clap's own code).
 pub const USAGE: u8 = 2;
@@ -10,3 +11,7 @@ pub const USAGE: u8 = 2;
 /// malformed changelog or control file, a template error, duplicate names, an unknown dependency, a cycle, or
 /// an image name that is not in the tree.
 pub const INPUT: u8 = 3;
+/// The Docker daemon cannot be reached.
+pub const DOCKER_UNAVAILABLE: u8 = 4;
+/// Interrupted (Ctrl-C): running work was stopped.
+pub const INTERRUPTED: u8 = 130;

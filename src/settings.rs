@@ -17,6 +17,9 @@ pub const TREE_CONFIG_FILE: &str = "images.toml";
 /// The user's own config, merged under the local one.
 pub const USER_CONFIG_FILE: &str = "imgraph.toml";
 
+/// Where logs go unless the config or `--log-dir` says otherwise (relative to the current directory).
+pub const DEFAULT_LOG_DIR: &str = "imgraph-logs";
+
 /// Keys that are never visible to templates.
 const SECRET_KEYS: [&str; 2] = ["username", "password"];
 
@@ -44,6 +47,10 @@ pub struct Config {
     pub verify_command: String,
     pub verify_args: Vec<String>,
     pub container_limits: BTreeMap<String, String>,
+    /// Registries (host[:port]) reached over plain HTTP; loopback registries always are.
+    pub insecure_registries: Vec<String>,
+    /// Where per-image build and verify logs go.
+    pub log_dir: PathBuf,
     /// Every key templates see: the defaults, then the user file, then the local file (a shallow merge, local
     /// wins), unknown keys included, `username` and `password` removed.
     pub template_vars: BTreeMap<String, Value>,
@@ -85,6 +92,8 @@ struct FileConfig {
     verify_command: Option<String>,
     verify_args: Option<Vec<String>>,
     container_limits: Option<String>,
+    insecure_registries: Option<Vec<String>>,
+    log_dir: Option<PathBuf>,
 }
 
 /// Distinguishes `registry:` (present, null) from an absent key.
@@ -124,6 +133,8 @@ impl Config {
             verify_command: "/bin/bash".into(),
             verify_args: vec!["-c".into(), "{path}/test.sh {image}".into()],
             container_limits: BTreeMap::new(),
+            insecure_registries: Vec::new(),
+            log_dir: PathBuf::from(DEFAULT_LOG_DIR),
             template_vars: BTreeMap::new(),
             sources: Vec::new(),
         };
@@ -194,6 +205,8 @@ impl Config {
         set(&mut self.known_uid_mappings, t.known_uid_mappings);
         set(&mut self.verify_command, t.verify_command);
         set(&mut self.verify_args, t.verify_args);
+        set(&mut self.insecure_registries, t.insecure_registries);
+        set(&mut self.log_dir, t.log_dir);
         if let Some(limits) = t.container_limits {
             self.container_limits = parse_container_limits(&limits)
                 .map_err(|message| ConfigError::Invalid { path: path.clone(), message })?;

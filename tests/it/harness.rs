@@ -42,6 +42,13 @@ impl TestTree {
         self
     }
 
+    /// Makes `path` executable.
+    pub fn chmod_x(self, path: &str) -> Self {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(self.path().join(path), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        self
+    }
+
     /// A symbolic link at `path` pointing to `target`.
     pub fn symlink(self, target: &str, path: &str) -> Self {
         let path = self.path().join(path);
@@ -130,4 +137,41 @@ pub fn shared_dir() -> Option<PathBuf> {
     );
     eprintln!("note: {} is missing; skipping a test that needs it", dir.display());
     None
+}
+
+/// The real Docker daemon and registries started by `scripts/with-test-env.sh`.
+#[derive(Debug, Clone)]
+pub struct TestEnv {
+    /// `unix://…` of the private daemon (also exported as `DOCKER_HOST`).
+    pub docker_host: String,
+    /// A plain-HTTP registry on loopback, `127.0.0.1:PORT`.
+    pub registry: String,
+    /// A registry with htpasswd auth, `127.0.0.1:PORT`, and its credentials.
+    pub auth_registry: String,
+    pub auth_user: String,
+    pub auth_password: String,
+    /// A busybox base image already in the daemon (`imgraph-test/busybox:1`).
+    pub base_image: String,
+}
+
+/// The real-Docker test environment: required when `CI=true`, otherwise skipped (with a note) when absent.
+pub fn test_env() -> Option<TestEnv> {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    if var("IMGRAPH_TEST_ENV").is_none() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "the real-Docker tests need scripts/with-test-env.sh (CI=true): run `scripts/test.sh`"
+        );
+        eprintln!("note: not under scripts/with-test-env.sh; skipping a real-Docker test");
+        return None;
+    }
+    let required = |name: &str| var(name).unwrap_or_else(|| panic!("{name} is not set by with-test-env.sh"));
+    Some(TestEnv {
+        docker_host: required("DOCKER_HOST"),
+        registry: required("IMGRAPH_TEST_REGISTRY"),
+        auth_registry: required("IMGRAPH_TEST_AUTH_REGISTRY"),
+        auth_user: required("IMGRAPH_TEST_AUTH_USER"),
+        auth_password: required("IMGRAPH_TEST_AUTH_PASSWORD"),
+        base_image: required("IMGRAPH_TEST_BASE_IMAGE"),
+    })
 }

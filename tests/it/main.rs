@@ -1,7 +1,10 @@
 //! The integration tests: one binary, one module per topic.
 
+mod build;
 mod conformance;
 mod corpus;
+mod engine;
 mod errors;
 mod graph;
 mod harness;
+mod registry;

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# install-test-deps.sh — install what imgraph's real-Docker tests need.
+#
+# The tests run against a private Docker daemon and two private registries
+# started by scripts/with-test-env.sh. This installs, from Debian packages and
+# only when missing:
+#   dockerd, containerd, runc, docker CLI   -> docker.io
+#   docker-registry (distribution v2)       -> docker-registry
+#   a statically linked busybox             -> busybox-static
+#   htpasswd (bcrypt, for the auth registry) -> apache2-utils
+#   curl (readiness probes)                 -> curl
+# A machine that already has everything does no apt work at all.
+# Must run as root (CI does).
+set -euo pipefail
+
+log() { printf 'install-test-deps: %s\n' "$*" >&2; }
+
+# True when busybox on PATH is statically linked (the base test image is
+# built FROM scratch, so a dynamically linked busybox would not run in it).
+have_static_busybox() {
+    local bb
+    bb=$(command -v busybox) || return 1
+    # ldd prints "not a dynamic executable" (and fails) for static binaries.
+    ! ldd "$bb" >/dev/null 2>&1
+}
+
+missing=()
+need() { # need COMMAND PACKAGE
+    command -v "$1" >/dev/null 2>&1 || missing+=("$2")
+}
+
+need dockerd docker.io
+need containerd docker.io
+need containerd-shim-runc-v2 docker.io
+need runc docker.io
+need docker docker.io
+need docker-registry docker-registry
+need htpasswd apache2-utils
+need curl curl
+have_static_busybox || missing+=(busybox-static)
+
+if ((${#missing[@]} == 0)); then
+    log "all test dependencies are present"
+    exit 0
+fi
+
+# De-duplicate, keeping order.
+declare -A seen=()
+packages=()
+for p in "${missing[@]}"; do
+    [[ -n ${seen[$p]:-} ]] && continue
+    seen[$p]=1
+    packages+=("$p")
+done
+
+if ((EUID != 0)); then
+    log "error: need root to install: ${packages[*]}"
+    exit 1
+fi
+
+log "installing: ${packages[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt_opts=(-q -o DPkg::Lock::Timeout=300)
+apt-get "${apt_opts[@]}" update
+apt-get "${apt_opts[@]}" install -y "${packages[@]}"
+
+# Installing docker.io may try to start the system daemon (normally denied by
+# policy-rc.d in containers/CI); the tests never use it either way.
+have_static_busybox || { log "error: busybox is still not static"; exit 1; }
+log "done"

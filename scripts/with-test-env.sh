@@ -1,0 +1,506 @@
+#!/usr/bin/env bash
+# with-test-env.sh CMD [ARGS...] — run CMD inside a private, throw-away
+# Docker test environment for imgraph's real-Docker tests.
+#
+# In a fresh temp dir (mktemp -d) this starts, as root:
+#   * a private containerd (own socket, root, state dir) and a private dockerd
+#     using it (own socket, data-root, exec-root, pidfile, config file,
+#     cgroup parent; no iptables, no bridge, no ip_forward change; cgroupfs
+#     cgroup driver). Storage driver: overlay2 if an overlay mount works on
+#     the temp dir's filesystem, else vfs
+#     (override with IMGRAPH_TEST_STORAGE_DRIVER);
+#   * a plain registry on 127.0.0.1:<free port>;
+#   * a registry with htpasswd (bcrypt) auth on 127.0.0.1:<another free port>,
+#     user "imgraph", random password;
+# builds the base image imgraph-test/busybox:1 (FROM scratch + static busybox,
+# network none) in that daemon, runs CMD with these variables exported:
+#   DOCKER_HOST=unix://<tmp>/docker.sock   DOCKER_CONFIG=<tmp>/docker-config
+#   IMGRAPH_TEST_ENV=1
+#   IMGRAPH_TEST_REGISTRY=127.0.0.1:PORT
+#   IMGRAPH_TEST_AUTH_REGISTRY=127.0.0.1:PORT2
+#   IMGRAPH_TEST_AUTH_USER, IMGRAPH_TEST_AUTH_PASSWORD
+#   IMGRAPH_TEST_BUSYBOX=<path of the static busybox>
+#   IMGRAPH_TEST_BASE_IMAGE=imgraph-test/busybox:1
+#   IMGRAPH_TEST_DOCKERD_LOG=<tmp>/dockerd.log
+# and on exit (normal, INT or TERM) stops everything it started by PID
+# (dockerd, containerd, registries; then, if dockerd died or hung, container
+# processes found by our cgroup and shims found by our socket path), unmounts
+# whatever is left mounted under the temp dir, removes it and our cgroups,
+# and exits with CMD's exit code.
+#
+# Optional: IMGRAPH_TEST_LOG_DIR=DIR copies the daemon/registry logs there
+# before the temp dir is removed.
+# Dependencies: scripts/install-test-deps.sh.
+
+# Some functions are only called from traps or by name (SC2329 is noise here).
+# shellcheck disable=SC2329
+set -euo pipefail
+
+log() { printf 'with-test-env: %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+if (($# == 0)); then
+    echo "usage: $0 CMD [ARGS...]" >&2
+    exit 2
+fi
+((EUID == 0)) || die "must run as root (it starts dockerd)"
+for c in dockerd containerd containerd-shim-runc-v2 runc docker docker-registry \
+    htpasswd curl setsid mount umount; do
+    command -v "$c" >/dev/null 2>&1 ||
+        die "'$c' not found; run scripts/install-test-deps.sh"
+done
+
+START_SECONDS=$SECONDS
+READY_TIMEOUT=${IMGRAPH_TEST_READY_TIMEOUT:-60} # seconds, per service
+
+# --- state used by the cleanup trap -----------------------------------------
+TMP_ROOT=""
+DOCKERD_PID=""
+CONTAINERD_PID=""
+REGISTRY_PIDS=()
+CGROUP_PARENT=""
+CLEANED_UP=""
+
+# ---------------------------------------------------------------------------
+# Process helpers. Everything is tracked by PID; nothing is killed by name.
+
+# alive PID: true while PID exists and is not a zombie.
+alive() {
+    local stat
+    # (not $(<file): with set -e, bash exits if that file cannot be opened)
+    { read -r stat <"/proc/$1/stat"; } 2>/dev/null || return 1
+    stat=${stat##*) }
+    [[ ${stat%% *} != Z ]]
+}
+
+# stop_pid PID NAME TIMEOUT: TERM, wait up to TIMEOUT s, then KILL.
+stop_pid() {
+    local pid=$1 name=$2 timeout=$3 i
+    [[ -n $pid ]] || return 0
+    if alive "$pid"; then
+        kill -TERM "$pid" 2>/dev/null || true
+        for ((i = 0; i < timeout * 10; i++)); do
+            alive "$pid" || break
+            sleep 0.1
+        done
+        if alive "$pid"; then
+            log "$name (pid $pid) still running after ${timeout}s; sending KILL"
+            kill -KILL "$pid" 2>/dev/null || true
+            for ((i = 0; i < 50; i++)); do
+                alive "$pid" || break
+                sleep 0.1
+            done
+        fi
+    fi
+    wait "$pid" 2>/dev/null || true # reap if it is our child
+}
+
+# container_pids: processes in containers of our dockerd, found by their
+# cgroup (dockerd runs with a private --cgroup-parent named after TMP_ROOT).
+# shim_pids: other processes whose command line names a path under TMP_ROOT
+# (containerd shims: "-address <tmp>/containerd/containerd.sock").
+# Both print PIDs. Neither looks at process names.
+container_pids() {
+    local p pid cg
+    [[ -n $CGROUP_PARENT ]] || return 0
+    for p in /proc/[0-9]*; do
+        pid=${p#/proc/}
+        [[ $pid == "$$" || $pid == "$BASHPID" ]] && continue
+        cg=""
+        read -r -d '' cg 2>/dev/null <"$p/cgroup" || true
+        [[ $cg == *":/$CGROUP_PARENT/"* ]] && echo "$pid"
+    done
+    return 0
+}
+shim_pids() {
+    local p pid args
+    for p in /proc/[0-9]*; do
+        pid=${p#/proc/}
+        [[ $pid == "$$" || $pid == "$BASHPID" ]] && continue
+        args=()
+        mapfile -d '' args 2>/dev/null <"$p/cmdline" || continue
+        [[ " ${args[*]} " == *"$TMP_ROOT/"* ]] && echo "$pid"
+    done
+    return 0
+}
+
+# kill_leftovers LISTER SIGNALS...: for each signal in turn, signal what
+# LISTER prints and wait up to 5 s for it to go away.
+kill_leftovers() {
+    local lister=$1 sig pids i
+    shift
+    for sig in "$@"; do
+        mapfile -t pids < <("$lister")
+        ((${#pids[@]})) || return 0
+        log "sending $sig to leftover processes ($lister): ${pids[*]}"
+        kill "-$sig" "${pids[@]}" 2>/dev/null
+        for ((i = 0; i < 50; i++)); do
+            mapfile -t pids < <("$lister")
+            ((${#pids[@]})) || return 0
+            sleep 0.1
+        done
+    done
+}
+
+# remove_cgroups: the (empty by now) cgroup dirs dockerd made for us.
+remove_cgroups() {
+    local d
+    [[ -n $CGROUP_PARENT ]] || return 0
+    while read -r d; do
+        find "$d" -depth -type d -exec rmdir {} + 2>/dev/null ||
+            log "warning: could not remove cgroup $d"
+    done < <(find /sys/fs/cgroup -maxdepth 2 -type d -name "$CGROUP_PARENT" 2>/dev/null)
+}
+
+# our_mounts: mount points under TMP_ROOT, deepest first.
+our_mounts() {
+    local _dev mnt _rest
+    while read -r _dev mnt _rest; do
+        mnt=${mnt//\\040/ }
+        [[ $mnt == "$TMP_ROOT" || $mnt == "$TMP_ROOT"/* ]] && echo "$mnt"
+    done </proc/self/mounts | sort -r
+}
+
+cleanup() {
+    local rc=$? pid mnt ids
+    [[ -n $CLEANED_UP ]] && return
+    CLEANED_UP=1
+    set +e
+    trap '' INT TERM
+    [[ -n $TMP_ROOT ]] || exit "$rc"
+
+    # Kill containers still running (dockerd's own shutdown would give each
+    # one a 10 s stop timeout first), then stop dockerd.
+    if [[ -n $DOCKERD_PID ]] && alive "$DOCKERD_PID"; then
+        mapfile -t ids < <(timeout 10 docker -H "unix://$DOCKER_SOCK" ps -q 2>/dev/null)
+        if ((${#ids[@]})); then
+            timeout 10 docker -H "unix://$DOCKER_SOCK" kill "${ids[@]}" >/dev/null 2>&1
+        fi
+    fi
+    stop_pid "$DOCKERD_PID" dockerd 15
+    stop_pid "$CONTAINERD_PID" containerd 10
+    for pid in "${REGISTRY_PIDS[@]}"; do
+        stop_pid "$pid" registry 5
+    done
+    # Only if dockerd/containerd died or hung: container processes (a
+    # container's PID 1 ignores TERM, so KILL) and then their shims.
+    kill_leftovers container_pids KILL
+    kill_leftovers shim_pids TERM KILL
+    remove_cgroups
+
+    if [[ -n ${IMGRAPH_TEST_LOG_DIR:-} ]]; then
+        mkdir -p "$IMGRAPH_TEST_LOG_DIR" &&
+            cp "$TMP_ROOT"/*.log "$IMGRAPH_TEST_LOG_DIR"/ 2>/dev/null
+    fi
+
+    while read -r mnt; do
+        [[ -n $mnt ]] || continue
+        umount "$mnt" 2>/dev/null || umount -l "$mnt" ||
+            log "warning: could not unmount $mnt"
+    done < <(our_mounts)
+
+    if ! rm -rf "$TMP_ROOT" 2>/dev/null; then
+        # vfs layers can carry immutable/append-only attributes.
+        command -v chattr >/dev/null && chattr -R -ia "$TMP_ROOT" 2>/dev/null
+        rm -rf "$TMP_ROOT" || log "warning: could not remove $TMP_ROOT"
+    fi
+    exit "$rc"
+}
+# INT/TERM: pass the signal on to CMD (if running), let it finish, clean up.
+CMD_PID=""
+on_signal() { # on_signal SIGNAL EXIT_CODE
+    if [[ -n $CMD_PID ]] && alive "$CMD_PID"; then
+        kill "-$1" "$CMD_PID" 2>/dev/null || true
+        wait "$CMD_PID" 2>/dev/null || true
+    fi
+    exit "$2"
+}
+trap cleanup EXIT
+trap 'on_signal INT 130' INT
+trap 'on_signal TERM 143' TERM
+
+# ---------------------------------------------------------------------------
+# Always under /tmp (not $TMPDIR): unix socket paths are limited to 108 bytes.
+TMP_ROOT=$(mktemp -d /tmp/imgraph-test.XXXXXX)
+((${#TMP_ROOT} < 40)) || die "temp dir path too long: $TMP_ROOT"
+chmod 0711 "$TMP_ROOT"
+# Containers of our dockerd live under this cgroup (unique per run).
+CGROUP_PARENT=${TMP_ROOT##*/}
+
+# wait_until TIMEOUT WATCH_PID WHAT CMD...: poll CMD every 0.2 s until it
+# succeeds; fail early if WATCH_PID dies.
+wait_until() {
+    local timeout=$1 pid=$2 what=$3 i
+    shift 3
+    for ((i = 0; i < timeout * 5; i++)); do
+        "$@" >/dev/null 2>&1 && return 0
+        alive "$pid" || { log "$what exited during startup"; return 1; }
+        sleep 0.2
+    done
+    log "$what not ready after ${timeout}s"
+    return 1
+}
+
+show_log() { # show_log NAME FILE
+    log "---- last lines of $1 log ($2) ----"
+    tail -n 40 "$2" >&2 || true
+    log "----"
+}
+
+# --- storage driver ---------------------------------------------------------
+# overlay2 if the kernel can mount an overlay whose upper dir lives on the
+# temp dir's filesystem (fails e.g. on overlayfs-on-overlayfs), else vfs.
+detect_storage_driver() {
+    local probe="$TMP_ROOT/overlay-probe" driver=vfs
+    mkdir -p "$probe"/{lower,upper,work,merged}
+    echo probe >"$probe/lower/file"
+    if mount -t overlay overlay \
+        -o "lowerdir=$probe/lower,upperdir=$probe/upper,workdir=$probe/work" \
+        "$probe/merged" 2>/dev/null; then
+        local content=""
+        read -r content <"$probe/merged/file" || true
+        if [[ $content == probe ]] &&
+            echo written >"$probe/merged/new" 2>/dev/null &&
+            [[ -e $probe/upper/new ]]; then
+            driver=overlay2
+        fi
+        umount "$probe/merged" 2>/dev/null || umount -l "$probe/merged"
+    fi
+    rm -rf "$probe"
+    echo "$driver"
+}
+
+# --- containerd (private; never the system one) -----------------------------
+# dockerd without --containerd would reuse /run/containerd/containerd.sock
+# when a system containerd runs there, sharing the "moby" namespace with any
+# other dockerd on it. Run our own and point dockerd at it.
+CTRD_DIR="$TMP_ROOT/containerd"
+CTRD_SOCK="$CTRD_DIR/containerd.sock"
+start_containerd() {
+    mkdir -p "$CTRD_DIR"/{root,state,opt}
+    cat >"$CTRD_DIR/config.toml" <<EOF
+version = 2
+root = "$CTRD_DIR/root"
+state = "$CTRD_DIR/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+[grpc]
+  address = "$CTRD_SOCK"
+[ttrpc]
+  address = "$CTRD_SOCK.ttrpc"
+[debug]
+  address = ""
+[metrics]
+  address = ""
+[plugins."io.containerd.internal.v1.opt"]
+  path = "$CTRD_DIR/opt"
+EOF
+    setsid containerd --config "$CTRD_DIR/config.toml" \
+        >"$TMP_ROOT/containerd.log" 2>&1 </dev/null &
+    CONTAINERD_PID=$!
+    if ! wait_until "$READY_TIMEOUT" "$CONTAINERD_PID" containerd \
+        test -S "$CTRD_SOCK"; then
+        show_log containerd "$TMP_ROOT/containerd.log"
+        die "containerd did not start"
+    fi
+}
+
+# --- dockerd ----------------------------------------------------------------
+DOCKER_SOCK="$TMP_ROOT/docker.sock"
+DOCKERD_LOG="$TMP_ROOT/dockerd.log"
+docker_ping() {
+    [[ $(curl -sS --noproxy '*' --max-time 2 --unix-socket "$DOCKER_SOCK" \
+        http://localhost/_ping) == OK ]]
+}
+start_dockerd() { # start_dockerd DRIVER; returns 1 if it does not come up
+    local driver=$1
+    rm -rf "$TMP_ROOT/docker"
+    mkdir -p "$TMP_ROOT/docker"/{data,exec}
+    echo '{}' >"$TMP_ROOT/docker/daemon.json" # ignore /etc/docker/daemon.json
+    setsid dockerd \
+        --config-file "$TMP_ROOT/docker/daemon.json" \
+        --data-root "$TMP_ROOT/docker/data" \
+        --exec-root "$TMP_ROOT/docker/exec" \
+        --pidfile "$TMP_ROOT/docker/dockerd.pid" \
+        --host "unix://$DOCKER_SOCK" \
+        --containerd "$CTRD_SOCK" \
+        --storage-driver "$driver" \
+        --exec-opt native.cgroupdriver=cgroupfs \
+        --cgroup-parent "/$CGROUP_PARENT" \
+        --iptables=false --ip6tables=false --ip-forward=false --ip-masq=false \
+        --bridge=none \
+        --shutdown-timeout 5 \
+        >>"$DOCKERD_LOG" 2>&1 </dev/null &
+    DOCKERD_PID=$!
+    if ! wait_until "$READY_TIMEOUT" "$DOCKERD_PID" dockerd docker_ping; then
+        show_log dockerd "$DOCKERD_LOG"
+        stop_pid "$DOCKERD_PID" dockerd 15
+        DOCKERD_PID=""
+        return 1
+    fi
+}
+
+# --- registries ---------------------------------------------------------------
+# A TCP port that nothing on this machine has a socket on (checked in
+# /proc/net/tcp{,6}), from a range below the usual ephemeral ports.
+pick_port() {
+    local port hex used
+    for _ in {1..100}; do
+        port=$((20000 + RANDOM % 12000))
+        printf -v hex ':%04X ' "$port"
+        used=$(cat /proc/net/tcp /proc/net/tcp6 2>/dev/null |
+            awk '{print $2" "}' | grep -c -- "$hex" || true)
+        ((used == 0)) && { echo "$port"; return 0; }
+    done
+    die "no free TCP port found"
+}
+
+registry_ready() { # 200 (open) or 401 (auth) on /v2/
+    local code
+    code=$(curl -s --noproxy '*' --max-time 2 -o /dev/null -w '%{http_code}' \
+        "http://$1/v2/") || return 1
+    [[ $code == 200 || $code == 401 ]]
+}
+
+# start_registry NAME [HTPASSWD_FILE]; sets REGISTRY_ADDR=127.0.0.1:PORT.
+# Retries on a port taken between picking and binding. Not to be called in a
+# subshell (REGISTRY_PIDS must reach the cleanup trap).
+start_registry() {
+    local name=$1 htpasswd_file=${2:-} dir="$TMP_ROOT/$1" port pid attempt
+    mkdir -p "$dir/storage"
+    for attempt in 1 2 3; do
+        port=$(pick_port)
+        {
+            cat <<EOF
+version: 0.1
+log:
+  level: warn
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: $dir/storage
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:$port
+EOF
+            if [[ -n $htpasswd_file ]]; then
+                cat <<EOF
+auth:
+  htpasswd:
+    realm: imgraph-test
+    path: $htpasswd_file
+EOF
+            fi
+        } >"$dir/config.yml"
+        setsid docker-registry serve "$dir/config.yml" \
+            >>"$TMP_ROOT/$name.log" 2>&1 </dev/null &
+        pid=$!
+        REGISTRY_PIDS+=("$pid")
+        if wait_until "$READY_TIMEOUT" "$pid" "$name" \
+            registry_ready "127.0.0.1:$port"; then
+            REGISTRY_ADDR="127.0.0.1:$port"
+            return 0
+        fi
+        stop_pid "$pid" "$name" 5
+        log "$name failed on port $port (attempt $attempt)"
+    done
+    show_log "$name" "$TMP_ROOT/$name.log"
+    die "$name did not start"
+}
+
+# --- static busybox -----------------------------------------------------------
+find_busybox() {
+    local bb=${IMGRAPH_TEST_BUSYBOX:-}
+    [[ -n $bb ]] || bb=$(command -v busybox) ||
+        die "busybox not found; run scripts/install-test-deps.sh"
+    bb=$(readlink -f "$bb")
+    # ldd fails ("not a dynamic executable") on static binaries.
+    if ldd "$bb" >/dev/null 2>&1; then
+        die "$bb is dynamically linked; install busybox-static"
+    fi
+    echo "$bb"
+}
+
+# ===========================================================================
+BUSYBOX=$(find_busybox)
+
+DRIVER=${IMGRAPH_TEST_STORAGE_DRIVER:-}
+DRIVER_FORCED=${DRIVER:+1}
+[[ -n $DRIVER ]] || DRIVER=$(detect_storage_driver)
+
+start_containerd
+if ! start_dockerd "$DRIVER"; then
+    if [[ $DRIVER == overlay2 && -z $DRIVER_FORCED ]]; then
+        log "dockerd failed with overlay2; retrying with vfs"
+        DRIVER=vfs
+        start_dockerd "$DRIVER" || die "dockerd did not start (see log above)"
+    else
+        die "dockerd did not start (see log above)"
+    fi
+fi
+
+start_registry registry
+REGISTRY=$REGISTRY_ADDR
+
+AUTH_USER=imgraph
+AUTH_PASSWORD=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+mkdir -p "$TMP_ROOT/auth-registry"
+htpasswd -nbB "$AUTH_USER" "$AUTH_PASSWORD" >"$TMP_ROOT/auth-registry/htpasswd" ||
+    die "htpasswd failed"
+start_registry auth-registry "$TMP_ROOT/auth-registry/htpasswd"
+AUTH_REGISTRY=$REGISTRY_ADDR
+
+# --- environment for CMD -----------------------------------------------------
+unset DOCKER_CONTEXT DOCKER_TLS_VERIFY DOCKER_CERT_PATH DOCKER_TLS
+export DOCKER_HOST="unix://$DOCKER_SOCK"
+export DOCKER_CONFIG="$TMP_ROOT/docker-config" # keep `docker login` private
+mkdir -p "$DOCKER_CONFIG"
+echo '{}' >"$DOCKER_CONFIG/config.json"
+export IMGRAPH_TEST_ENV=1
+export IMGRAPH_TEST_REGISTRY="$REGISTRY"
+export IMGRAPH_TEST_AUTH_REGISTRY="$AUTH_REGISTRY"
+export IMGRAPH_TEST_AUTH_USER="$AUTH_USER"
+export IMGRAPH_TEST_AUTH_PASSWORD="$AUTH_PASSWORD"
+export IMGRAPH_TEST_BUSYBOX="$BUSYBOX"
+export IMGRAPH_TEST_BASE_IMAGE=imgraph-test/busybox:1
+export IMGRAPH_TEST_DOCKERD_LOG="$DOCKERD_LOG"
+
+# --- base image ---------------------------------------------------------------
+ctx="$TMP_ROOT/base-image"
+mkdir -p "$ctx"
+cp "$BUSYBOX" "$ctx/busybox"
+cat >"$ctx/Dockerfile" <<'EOF'
+FROM scratch
+COPY busybox /bin/busybox
+RUN ["/bin/busybox", "--install", "-s", "/bin"]
+EOF
+if ! docker build --network none -q -t "$IMGRAPH_TEST_BASE_IMAGE" "$ctx" \
+    >"$TMP_ROOT/base-image.log" 2>&1; then
+    show_log "base image build" "$TMP_ROOT/base-image.log"
+    show_log dockerd "$DOCKERD_LOG"
+    die "could not build $IMGRAPH_TEST_BASE_IMAGE"
+fi
+rm -rf "$ctx"
+
+log "ready in $((SECONDS - START_SECONDS))s: storage=$DRIVER" \
+    "DOCKER_HOST=$DOCKER_HOST registry=$REGISTRY auth-registry=$AUTH_REGISTRY"
+
+# --- run CMD ----------------------------------------------------------------
+# CMD runs in the background so that a TERM sent to this script reaches the
+# trap at once (a foreground child would delay it until CMD exits). It keeps
+# our stdin and process group (so it still owns the terminal), and
+# `env --default-signal` undoes bash's ignoring of INT/QUIT in background
+# children, so Ctrl-C still reaches it. Without that env option: foreground.
+set +e
+if env --default-signal=INT true 2>/dev/null; then
+    env --default-signal=INT,QUIT "$@" <&0 &
+    CMD_PID=$!
+    wait "$CMD_PID"
+    status=$?
+else
+    "$@"
+    status=$?
+fi
+set -e
+exit "$status"

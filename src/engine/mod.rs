@@ -1,0 +1,276 @@
+//! The Docker engine, through bollard: connect as the Docker CLI does, inspect, pull, and build with the classic
+//! builder, streaming the context from disk.
+
+mod context;
+mod dockerignore;
+mod limits;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::time::Duration;
+
+use bollard::Docker;
+use bollard::auth::DockerCredentials;
+use bollard::errors::Error as BollardError;
+use bollard::models::ImageId;
+use bollard::query_parameters::{BuildImageOptionsBuilder, BuilderVersion, CreateImageOptionsBuilder};
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+
+use crate::reference;
+use crate::registry::Credentials;
+
+/// What the Docker CLI connects to without `DOCKER_HOST`.
+pub const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
+/// Only the wait for response headers is bounded by it; builds and pulls stream past it.
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// A connected Docker engine.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    docker: Docker,
+}
+
+/// The engine failed or cannot be reached.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// No daemon answers: a distinct exit code, and a hint.
+    #[error(
+        "cannot connect to the Docker daemon at {host}: {message}\nDocker is not running. Please start Docker and try again."
+    )]
+    Unreachable { host: String, message: String },
+    /// The daemon answered with an error.
+    #[error("{0}")]
+    Api(String),
+}
+
+/// What the engine knows of a local image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalImage {
+    pub id: String,
+    pub labels: BTreeMap<String, String>,
+}
+
+/// One build: the image directory is the context, the rendered Dockerfile replaces any `Dockerfile` in it.
+#[derive(Debug, Clone)]
+pub struct BuildRequest<'a> {
+    pub context_dir: &'a Path,
+    pub dockerfile: &'a str,
+    /// The full reference to tag the result with.
+    pub tag: &'a str,
+    pub build_args: &'a BTreeMap<String, String>,
+    pub labels: &'a BTreeMap<String, String>,
+    pub no_cache: bool,
+    /// docker-pkg's `container_limits` (memory, memswap, cpushares, cpusetcpus).
+    pub limits: &'a BTreeMap<String, String>,
+}
+
+/// Why a build failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// The Dockerfile's own failure, as the daemon reported it (e.g. a RUN that exited 1).
+    #[error("{0}")]
+    Failed(String),
+    /// The context could not be read.
+    #[error("{0}")]
+    Context(String),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}
+
+impl Engine {
+    /// Connects as the Docker CLI does (`DOCKER_HOST`, else the default socket) and negotiates the API version.
+    /// TLS daemons (`DOCKER_TLS_VERIFY`, `https://`) are not supported yet.
+    pub async fn connect() -> Result<Self, EngineError> {
+        let host = std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty());
+        let tls = std::env::var("DOCKER_TLS_VERIFY").is_ok_and(|v| !v.is_empty());
+        if tls && host.as_deref().is_some_and(|h| h.starts_with("tcp://")) {
+            return Err(tls_unsupported(host.as_deref().unwrap_or(DEFAULT_HOST)));
+        }
+        Self::connect_to(host.as_deref()).await
+    }
+
+    /// Connects to `host` (`unix://…`, `tcp://…`; `None` = the default socket) and checks that it answers.
+    pub async fn connect_to(host: Option<&str>) -> Result<Self, EngineError> {
+        let host = host.unwrap_or(DEFAULT_HOST);
+        if host.starts_with("https://") {
+            return Err(tls_unsupported(host));
+        }
+        let unreachable = |e: BollardError| EngineError::Unreachable { host: host.to_owned(), message: e.to_string() };
+        let docker = Docker::connect_with_host(host).map_err(|e| match e {
+            BollardError::UnsupportedURISchemeError { .. } => {
+                EngineError::Api(format!("unsupported DOCKER_HOST `{host}` (expected unix:// or tcp://)"))
+            }
+            e => unreachable(e),
+        })?;
+        let docker = docker.with_timeout(CLIENT_TIMEOUT).negotiate_version().await.map_err(unreachable)?;
+        docker.ping().await.map_err(unreachable)?;
+        Ok(Self { docker })
+    }
+
+    /// The local image `reference`, if the daemon has it.
+    pub async fn inspect(&self, reference: &str) -> Result<Option<LocalImage>, EngineError> {
+        match self.docker.inspect_image(reference).await {
+            Ok(image) => Ok(Some(LocalImage {
+                id: image.id.unwrap_or_default(),
+                labels: image.config.and_then(|c| c.labels).unwrap_or_default().into_iter().collect(),
+            })),
+            Err(BollardError::DockerResponseServerError { status_code: 404, .. }) => Ok(None),
+            Err(e) => Err(api_error(&format!("cannot inspect {reference}"), e)),
+        }
+    }
+
+    /// Pulls `reference`; status lines (not the byte-by-byte progress) go to `log`.
+    pub async fn pull(
+        &self,
+        reference: &str,
+        credentials: Option<&Credentials>,
+        log: &mut (dyn FnMut(&str) + Send),
+    ) -> Result<(), EngineError> {
+        let parts = reference::split(reference);
+        // Always name the tag: a bare name makes the daemon pull every tag of the repository.
+        let tag = parts.digest.or(parts.tag).unwrap_or("latest");
+        let options = CreateImageOptionsBuilder::default().from_image(parts.repository).tag(tag).build();
+        let credentials = credentials.map(|c| docker_credentials(c, registry_address(parts.repository)));
+        let context = format!("cannot pull {reference}");
+        let mut stream = self.docker.create_image(Some(options), None, credentials);
+        while let Some(item) = stream.next().await {
+            let info = item.map_err(|e| api_error(&context, e))?;
+            let progress = info.progress_detail.is_some_and(|p| p.current.is_some() || p.total.is_some());
+            if let Some(status) = info.status.filter(|s| !s.is_empty() && !progress) {
+                match info.id {
+                    Some(id) => log(&format!("{id}: {status}")),
+                    None => log(&status),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Builds and tags an image with the classic builder, streaming the context; build output lines go to `log`.
+    /// Returns the image id.
+    pub async fn build(
+        &self,
+        request: &BuildRequest<'_>,
+        log: &mut (dyn FnMut(&str) + Send),
+    ) -> Result<String, BuildError> {
+        let to_map = |m: &BTreeMap<String, String>| m.clone().into_iter().collect::<HashMap<_, _>>();
+        let options = BuildImageOptionsBuilder::default()
+            .version(BuilderVersion::BuilderV1)
+            .dockerfile(context::DOCKERFILE)
+            .t(request.tag)
+            .nocache(request.no_cache)
+            .rm(true)
+            // Unlike docker-pkg: a failed RUN must not leave its container behind.
+            .forcerm(true)
+            .buildargs(&to_map(request.build_args))
+            .labels(&to_map(request.labels));
+        let options = limits::apply(options, request.limits)?.build();
+
+        // A blocking thread walks and tars the context into a bounded channel: memory stays small whatever its size.
+        let (tx, mut rx) = mpsc::channel(context::CHANNEL_CHUNKS);
+        let (dir, dockerfile) = (request.context_dir.to_owned(), request.dockerfile.to_owned());
+        let producer = tokio::task::spawn_blocking(move || context::send(&dir, &dockerfile, tx));
+        let body = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
+
+        let mut stream = self.docker.build_image(options, None, Some(bollard::body_try_stream(body)));
+        let mut lines = String::new();
+        let mut image_id = None;
+        let mut failure = None;
+        // Drained to the end: the image id and the error may both come late.
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(info) => {
+                    if let Some(text) = info.stream {
+                        lines.push_str(&text);
+                        while let Some(end) = lines.find('\n') {
+                            log(lines[..end].trim_end_matches('\r'));
+                            lines.drain(..=end);
+                        }
+                    }
+                    if let Some(ImageId { id: Some(id) }) = info.aux {
+                        image_id = Some(id);
+                    }
+                }
+                Err(BollardError::DockerStreamError { error }) => {
+                    failure.get_or_insert(BuildError::Failed(error));
+                }
+                // bollard 0.21 can end a good stream with a spurious framing error (bollard #560).
+                Err(e) if image_id.is_some() && failure.is_none() => log(&format!("warning: {e}")),
+                Err(e) => {
+                    failure.get_or_insert(BuildError::Engine(api_error("build failed", e)));
+                }
+            }
+        }
+        if !lines.is_empty() {
+            log(&lines);
+        }
+        // Drops the request body, so a producer still blocked on the channel stops.
+        drop(stream);
+        // A context error comes first: it explains whatever the aborted upload made the daemon say.
+        producer.await.map_err(|e| BuildError::Context(format!("the build context task failed: {e}")))??;
+        if let Some(failure) = failure {
+            return Err(failure);
+        }
+        image_id.ok_or_else(|| BuildError::Engine(EngineError::Api("the daemon reported no image id".into())))
+    }
+}
+
+/// A digest (hex sha256) of what a build sends: the rendered Dockerfile and every context file left after
+/// `.dockerignore` (path, type, mode, symlink target or content hash), in a deterministic order.
+pub fn context_digest(context_dir: &Path, dockerfile: &str) -> Result<String, BuildError> {
+    context::digest(context_dir, dockerfile)
+}
+
+fn tls_unsupported(host: &str) -> EngineError {
+    EngineError::Api(format!(
+        "cannot connect to {host}: TLS-protected Docker daemons (DOCKER_TLS_VERIFY, https://) are not supported yet"
+    ))
+}
+
+/// The daemon's own message when it sent one, with what we were doing.
+fn api_error(context: &str, error: BollardError) -> EngineError {
+    let message = match error {
+        BollardError::DockerResponseServerError { message, .. } => message,
+        BollardError::DockerStreamError { error } => error,
+        e => e.to_string(),
+    };
+    EngineError::Api(format!("{context}: {}", message.trim()))
+}
+
+/// The registry of a repository, as Docker reads it: a first component with a `.` or `:`, or `localhost`.
+fn registry_address(repository: &str) -> &str {
+    match repository.split_once('/') {
+        Some((first, _)) if first.contains(['.', ':']) || first == "localhost" => first,
+        _ => "https://index.docker.io/v1/",
+    }
+}
+
+fn docker_credentials(credentials: &Credentials, serveraddress: &str) -> DockerCredentials {
+    let serveraddress = Some(serveraddress.to_owned());
+    match credentials {
+        Credentials::Basic { username, password } => DockerCredentials {
+            username: Some(username.clone()),
+            password: Some(password.clone()),
+            serveraddress,
+            ..Default::default()
+        },
+        Credentials::IdentityToken(token) => {
+            DockerCredentials { identitytoken: Some(token.clone()), serveraddress, ..Default::default() }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_of_a_repository() {
+        assert_eq!(registry_address("127.0.0.1:5000/a/b"), "127.0.0.1:5000");
+        assert_eq!(registry_address("docker-registry.wikimedia.org/bullseye"), "docker-registry.wikimedia.org");
+        assert_eq!(registry_address("localhost/a"), "localhost");
+        assert_eq!(registry_address("library/debian"), "https://index.docker.io/v1/");
+        assert_eq!(registry_address("debian"), "https://index.docker.io/v1/");
+    }
+}

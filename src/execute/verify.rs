@@ -1,0 +1,146 @@
+//! Verification after a build, docker-pkg compatible: `verify_command` + `verify_args` run on the host with
+//! `{path}` (the image directory) and `{image}` (the full reference) substituted per argument, skipped when
+//! a file an argument names does not exist. Output is captured for the image's log; a timeout kills it.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+use crate::settings::Config;
+
+/// Environment passed through to verification scripts. docker-pkg passes only `PATH` (and proxies); the
+/// Docker variables are added so a script's `docker run` reaches the daemon imgraph built on.
+const PASSED_ENV: [&str; 6] = ["PATH", "HOME", "DOCKER_HOST", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", "DOCKER_CONFIG"];
+
+/// How a verification ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verification {
+    Passed,
+    /// The script an argument names does not exist (docker-pkg: counts as verified).
+    Skipped {
+        missing: PathBuf,
+    },
+    Failed(String),
+}
+
+/// The command line that verifies `image` (a full reference) built from `dir`, or the file whose absence
+/// skips verification.
+pub fn command_line(config: &Config, dir: &Path, image: &str) -> Result<Vec<String>, PathBuf> {
+    let dir = dir.to_string_lossy();
+    for arg in &config.verify_args {
+        // Substitution is per word of each argument: `{path}/test.sh {image}` names the file `{path}/test.sh`.
+        for word in arg.split_whitespace().filter(|w| w.contains("{path}")) {
+            let path = PathBuf::from(word.replace("{path}", &dir).replace("{image}", image));
+            if !path.exists() {
+                return Err(path);
+            }
+        }
+    }
+    let args = config.verify_args.iter().map(|a| a.replace("{path}", &dir).replace("{image}", image));
+    Ok(std::iter::once(config.verify_command.clone()).chain(args).collect())
+}
+
+/// Runs the verification, sending each output line to `log`.
+pub async fn verify(
+    config: &Config,
+    dir: &Path,
+    image: &str,
+    timeout: Duration,
+    log: &mut (dyn FnMut(&str) + Send),
+) -> Verification {
+    let argv = match command_line(config, dir, image) {
+        Ok(argv) => argv,
+        Err(missing) => return Verification::Skipped { missing },
+    };
+    let mut command = Command::new(&argv[0]);
+    command.args(&argv[1..]).env_clear().stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    command.kill_on_drop(true);
+    for name in PASSED_ENV {
+        if let Some(value) = std::env::var_os(name).filter(|v| !v.is_empty()) {
+            command.env(name, value);
+        }
+    }
+    if let Some(proxy) = &config.http_proxy {
+        for name in ["http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"] {
+            command.env(name, proxy);
+        }
+    }
+    let mut child = match command.spawn() {
+        Ok(child) => child,
+        Err(e) => return Verification::Failed(format!("cannot run {}: {e}", argv[0])),
+    };
+    let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
+        return Verification::Failed("cannot capture the verification's output".into());
+    };
+    let mut stdout = BufReader::new(stdout).lines();
+    let mut stderr = BufReader::new(stderr).lines();
+    let run = async {
+        let (mut out_open, mut err_open) = (true, true);
+        while out_open || err_open {
+            tokio::select! {
+                line = stdout.next_line(), if out_open => match line {
+                    Ok(Some(line)) => log(&line),
+                    _ => out_open = false,
+                },
+                line = stderr.next_line(), if err_open => match line {
+                    Ok(Some(line)) => log(&line),
+                    _ => err_open = false,
+                },
+            }
+        }
+        child.wait().await
+    };
+    match tokio::time::timeout(timeout, run).await {
+        Ok(Ok(status)) if status.success() => Verification::Passed,
+        Ok(Ok(status)) => Verification::Failed(match status.code() {
+            Some(code) => format!("verification failed with exit code {code}"),
+            None => "verification was killed by a signal".into(),
+        }),
+        Ok(Err(e)) => Verification::Failed(format!("verification did not run: {e}")),
+        Err(_) => Verification::Failed(format!("verification timed out after {timeout:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn substitutes_per_argument_and_skips_missing_scripts() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::defaults();
+        let missing = command_line(&config, dir.path(), "reg/a:1").unwrap_err();
+        assert_eq!(missing, dir.path().join("test.sh"));
+        std::fs::write(dir.path().join("test.sh"), "exit 0").unwrap();
+        let argv = command_line(&config, dir.path(), "reg/a:1; rm -rf /").unwrap();
+        let script = format!("{}/test.sh reg/a:1; rm -rf /", dir.path().display());
+        assert_eq!(argv, vec!["/bin/bash".to_owned(), "-c".to_owned(), script]);
+    }
+
+    #[tokio::test]
+    async fn captures_output_and_reports_failures() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::defaults();
+        config.verify_command = "/bin/sh".into();
+        config.verify_args = vec!["-c".into(), "echo testing $0; echo oops >&2; exit 3".into(), "{image}".into()];
+        let mut lines = Vec::new();
+        let result =
+            verify(&config, dir.path(), "img:1", Duration::from_secs(10), &mut |l| lines.push(l.to_owned())).await;
+        assert_eq!(result, Verification::Failed("verification failed with exit code 3".into()));
+        lines.sort();
+        assert_eq!(lines, vec!["oops", "testing img:1"]);
+    }
+
+    #[tokio::test]
+    async fn times_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::defaults();
+        config.verify_command = "/bin/sh".into();
+        config.verify_args = vec!["-c".into(), "sleep 5".into()];
+        let result = verify(&config, dir.path(), "img:1", Duration::from_millis(200), &mut |_| {}).await;
+        assert_eq!(result, Verification::Failed("verification timed out after 200ms".into()));
+    }
+}

@@ -1,0 +1,132 @@
+//! The plan: the state of every selected image before anything runs, from the registry and the local daemon,
+//! classified exactly as docker-pkg does (both pull modes), plus `error` for what cannot be known or built.
+
+use std::collections::BTreeSet;
+
+use futures_util::StreamExt;
+use serde::Serialize;
+
+use crate::engine::{Engine, EngineError, LocalImage};
+use crate::registry::{RegistryClient, TagState};
+use crate::tree::{Image, Tree};
+
+/// How many images are looked up at once (the registry client bounds its own requests further).
+const LOOKUP_CONCURRENCY: usize = 32;
+
+/// Where an image stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum State {
+    /// Its version tag is in the registry.
+    Published,
+    /// In the local daemon (and, for a plan, not in the registry).
+    Built,
+    /// Built and verified during this run.
+    Verified,
+    /// Needs building.
+    ToBuild,
+    /// Cannot be built or known (see the reason).
+    Error,
+    /// Not attempted because an image it depends on failed.
+    Skipped,
+    /// Not finished: the run was interrupted or stopped by `--fail-fast`.
+    Cancelled,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Published => "published",
+            State::Built => "built",
+            State::Verified => "verified",
+            State::ToBuild => "to-build",
+            State::Error => "error",
+            State::Skipped => "skipped",
+            State::Cancelled => "cancelled",
+        }
+    }
+
+    /// A state a run may end in and still succeed.
+    pub fn is_success(self) -> bool {
+        matches!(self, State::Published | State::Built | State::Verified)
+    }
+}
+
+/// One image's planned state, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Planned {
+    pub image: usize,
+    pub state: State,
+    pub reason: String,
+    /// What the daemon has under the image's label, if anything.
+    pub local: Option<LocalImage>,
+}
+
+/// docker-pkg's two ways of looking (`--no-pull` flips the order and trusts the daemon first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PullMode {
+    /// Registry first: published, else built if the daemon has it, else to-build.
+    Pull,
+    /// Daemon first: to-build if the daemon lacks it, else published if the registry has it, else built.
+    NoPull,
+}
+
+/// Classifies `selected` images (indices into `tree.images`), looking them up concurrently. The result keeps
+/// the order of `selected`. A daemon failure stops everything: without the daemon nothing can be known.
+pub async fn classify(
+    tree: &Tree,
+    selected: &[usize],
+    registry: &RegistryClient,
+    engine: &Engine,
+    mode: PullMode,
+) -> Result<Vec<Planned>, EngineError> {
+    let lookups = futures_util::stream::iter(selected.iter().copied())
+        .map(|i| classify_one(tree, i, registry, engine, mode))
+        .buffered(LOOKUP_CONCURRENCY);
+    lookups.collect::<Vec<_>>().await.into_iter().collect()
+}
+
+async fn classify_one(
+    tree: &Tree,
+    index: usize,
+    registry: &RegistryClient,
+    engine: &Engine,
+    mode: PullMode,
+) -> Result<Planned, EngineError> {
+    let image = &tree.images[index];
+    let planned = |state, reason: String, local| Planned { image: index, state, reason, local };
+    if let Some(why) = &image.invalid {
+        return Ok(planned(State::Error, why.clone(), None));
+    }
+    let local = engine.inspect(&image.label).await?;
+    if mode == PullMode::NoPull && local.is_none() {
+        return Ok(planned(State::ToBuild, "not in the daemon".into(), None));
+    }
+    let registry_answer = match tree.config.registry() {
+        "" => None,
+        host => Some(registry.tag_state(host, repository_path(image, host), &image.tag).await),
+    };
+    Ok(match (registry_answer, local) {
+        (Some(Err(e)), local) => planned(State::Error, e.message, local),
+        (Some(Ok(TagState::Present { .. })), local) => planned(State::Published, "200 from registry".into(), local),
+        (answer, Some(local)) => {
+            let why =
+                if answer.is_some() { "in the daemon, not in the registry" } else { "in the daemon (no registry)" };
+            planned(State::Built, why.into(), Some(local))
+        }
+        (Some(Ok(TagState::Absent)), None) => {
+            planned(State::ToBuild, "404 from registry, not in the daemon".into(), None)
+        }
+        (None, None) => planned(State::ToBuild, "not in the daemon (no registry)".into(), None),
+    })
+}
+
+/// The repository path inside the registry: the label's repository without `host/`.
+pub fn repository_path<'a>(image: &'a Image, host: &str) -> &'a str {
+    image.repository.strip_prefix(host).and_then(|rest| rest.strip_prefix('/')).unwrap_or(&image.repository)
+}
+
+/// The selected images in build order.
+pub fn in_order(order: &[usize], selected: &BTreeSet<usize>) -> Vec<usize> {
+    order.iter().copied().filter(|i| selected.contains(i)).collect()
+}

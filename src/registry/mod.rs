@@ -1,0 +1,550 @@
+//! Registry client: "is `name:tag` published?", answered only by a 200 or a 404 to a manifest `HEAD`; anything
+//! else (auth refused, 5xx after retries, TLS or connection failure) is an error, never "absent".
+//!
+//! Auth: a registry's first 401 tells its scheme, remembered for the client's life. Basic credentials are sent
+//! only to registries that asked for Basic; for Bearer, a token per registry and scope
+//! (`repository:<name>:pull`) is fetched from the challenge's realm (with Basic credentials when there are
+//! some) and cached. Credentials come from the imgraph config (for its `registry` only), then Docker's
+//! `config.json` and credential helpers; they are looked up only when a registry asks.
+
+mod auth;
+mod credentials;
+mod transport;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use reqwest::header::{ACCEPT, WWW_AUTHENTICATE};
+use reqwest::{RequestBuilder, Response, StatusCode, Url};
+use tokio::sync::{OnceCell, Semaphore};
+
+use crate::settings::Config;
+use auth::{Challenge, TokenAnswer};
+use credentials::normalize_host;
+pub use transport::RetryPolicy;
+
+/// The manifest types asked for, so that the registry answers for what the tag points to (index or image).
+const MANIFEST_TYPES: &str = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, \
+     application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json";
+
+/// A registry's answer about one tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TagState {
+    /// 200: the manifest exists (with its digest when the registry sent one).
+    Present { digest: Option<String> },
+    /// 404: no such manifest (or repository).
+    Absent,
+}
+
+/// Anything but a clean 200 or 404: never to be read as "absent".
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct RegistryError {
+    /// `registry/repository:tag` asked about.
+    pub reference: String,
+    /// Why, for humans, e.g. "registry answered 500 after 3 tries".
+    pub message: String,
+}
+
+/// Credentials for one registry, as the Docker daemon wants them for pulls and pushes.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Credentials {
+    Basic { username: String, password: String },
+    IdentityToken(String),
+}
+
+/// Secrets stay out of logs and panics.
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Basic { username, .. } => write!(f, "Basic {{ username: {username:?}, password: <redacted> }}"),
+            Self::IdentityToken(_) => write!(f, "IdentityToken(<redacted>)"),
+        }
+    }
+}
+
+/// Knobs of a [`RegistryClient`] that are not in the imgraph config.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    pub retry: RetryPolicy,
+    /// Directory holding Docker's `config.json` (`None`: no Docker credentials).
+    pub docker_config_dir: Option<PathBuf>,
+    /// Requests in flight at once, over all registries.
+    pub max_concurrent_requests: usize,
+    pub connect_timeout: Duration,
+    /// Whole-request limit.
+    pub request_timeout: Duration,
+}
+
+impl ClientOptions {
+    /// The defaults, with Docker's config directory from `$DOCKER_CONFIG`, else `~/.docker`.
+    pub fn from_env() -> Self {
+        Self {
+            retry: RetryPolicy::default(),
+            docker_config_dir: credentials::docker_config_dir_from_env(),
+            max_concurrent_requests: 16,
+            connect_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A registry client shared by a whole run (connection reuse, token cache, bounded concurrency).
+#[derive(Debug, Clone)]
+pub struct RegistryClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    permits: Semaphore,
+    retry: RetryPolicy,
+    insecure_registries: Vec<String>,
+    /// The config's registry (normalised) and its username/password.
+    config_credentials: Option<(String, Credentials)>,
+    docker_config_dir: Option<PathBuf>,
+    /// Per normalised registry, looked up once.
+    credentials: Mutex<HashMap<String, Arc<OnceCell<Option<Credentials>>>>>,
+    /// Per registry as given: the scheme its last 401 asked for.
+    challenges: Mutex<HashMap<String, Challenge>>,
+    /// Per (registry, scope); the async lock makes concurrent checks share one token request.
+    tokens: Mutex<HashMap<(String, String), TokenSlot>>,
+}
+
+/// One cached token, `None` until fetched.
+type TokenSlot = Arc<tokio::sync::Mutex<Option<String>>>;
+
+/// Hand-written so that no credential or token can reach a log.
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistryClient")
+            .field("retry", &self.retry)
+            .field("insecure_registries", &self.insecure_registries)
+            .field("docker_config_dir", &self.docker_config_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What to send with a request.
+#[derive(Clone)]
+enum Auth {
+    Anonymous,
+    Basic { username: String, password: String },
+    Bearer(String),
+}
+
+impl Auth {
+    fn apply(&self, request: RequestBuilder) -> RequestBuilder {
+        match self {
+            Self::Anonymous => request,
+            Self::Basic { username, password } => request.basic_auth(username, Some(password)),
+            Self::Bearer(token) => request.bearer_auth(token),
+        }
+    }
+}
+
+/// One repository on one registry, with the address its API answers at.
+struct Target<'a> {
+    registry: &'a str,
+    /// `https://host[:port]` or `http://…`.
+    origin: String,
+    plain_http: bool,
+    repository: String,
+}
+
+impl RegistryClient {
+    /// Builds the client from the config (credentials, `ca_bundle`, `insecure_registries`, `http_proxy`).
+    pub fn new(config: &Config) -> Result<Self, RegistryError> {
+        Self::with_options(config, ClientOptions::from_env())
+    }
+
+    /// As [`RegistryClient::new`], with explicit options.
+    pub fn with_options(config: &Config, options: ClientOptions) -> Result<Self, RegistryError> {
+        let error = |message: String| RegistryError { reference: config.registry().to_owned(), message };
+        let mut builder = reqwest::Client::builder()
+            .user_agent(concat!("imgraph/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(options.connect_timeout)
+            .timeout(options.request_timeout);
+        if let Some(path) = &config.ca_bundle {
+            let pem =
+                std::fs::read(path).map_err(|e| error(format!("cannot read ca_bundle {}: {e}", path.display())))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| error(format!("ca_bundle {} is not a PEM certificate bundle: {e}", path.display())))?;
+            if certs.is_empty() {
+                return Err(error(format!("ca_bundle {} holds no PEM certificate", path.display())));
+            }
+            builder = builder.tls_certs_merge(certs);
+        }
+        // As docker-pkg: the proxy is for HTTPS registries (plain HTTP ones are loopback or explicitly local).
+        if let Some(proxy) = config.http_proxy.as_deref().filter(|p| !p.is_empty()) {
+            let proxy = reqwest::Proxy::https(proxy).map_err(|e| error(format!("invalid http_proxy {proxy}: {e}")))?;
+            builder = builder.proxy(proxy);
+        }
+        let http = builder.build().map_err(|e| error(format!("cannot set up the HTTP client: {e}")))?;
+        let config_credentials = match (config.registry(), &config.username, &config.password) {
+            (registry, Some(username), Some(password)) if !registry.is_empty() => Some((
+                normalize_host(registry),
+                Credentials::Basic { username: username.clone(), password: password.clone() },
+            )),
+            _ => None,
+        };
+        let inner = Inner {
+            http,
+            permits: Semaphore::new(options.max_concurrent_requests.max(1)),
+            retry: options.retry,
+            insecure_registries: config.insecure_registries.clone(),
+            config_credentials,
+            docker_config_dir: options.docker_config_dir,
+            credentials: Mutex::default(),
+            challenges: Mutex::default(),
+            tokens: Mutex::default(),
+        };
+        Ok(Self { inner: Arc::new(inner) })
+    }
+
+    /// Asks `registry` whether `repository:tag` exists. `repository` has no registry prefix (`ns/name`).
+    pub async fn tag_state(&self, registry: &str, repository: &str, tag: &str) -> Result<TagState, RegistryError> {
+        let reference = format!("{registry}/{repository}:{tag}");
+        self.inner.tag_state(registry, repository, tag).await.map_err(|message| RegistryError { reference, message })
+    }
+
+    /// The credentials to use for `registry` (config first, then the Docker config), if any.
+    pub async fn credentials(&self, registry: &str) -> Result<Option<Credentials>, RegistryError> {
+        self.inner
+            .credentials(registry)
+            .await
+            .map_err(|message| RegistryError { reference: registry.to_owned(), message })
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Reference parts that go into a URL path: checked so that odd input cannot reach another endpoint.
+fn validate(registry: &str, repository: &str, tag: &str) -> Result<(), String> {
+    if registry.is_empty() || registry.contains(['/', '?', '#', '@']) || registry.contains(char::is_whitespace) {
+        return Err(format!("invalid registry address `{registry}`"));
+    }
+    let component_ok = |c: &str| {
+        !c.is_empty() && c.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+    };
+    if !repository.split('/').all(component_ok) {
+        return Err(format!("invalid repository name `{repository}`"));
+    }
+    let tag_ok = tag.len() <= 128
+        && tag.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && tag.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    if !tag_ok {
+        return Err(format!("invalid tag `{tag}`"));
+    }
+    Ok(())
+}
+
+fn digest_header(response: &Response) -> Option<String> {
+    let value = response.headers().get("docker-content-digest")?.to_str().ok()?.trim();
+    (!value.is_empty()).then(|| value.to_owned())
+}
+
+/// Why `at` refused with `status`, given the credentials `found` for `registry`.
+fn auth_refused(status: StatusCode, at: &str, registry: &str, found: Option<&Credentials>) -> String {
+    match (status, found) {
+        (StatusCode::UNAUTHORIZED, Some(Credentials::Basic { .. })) => format!(
+            "authentication failed ({status}) at {at}: check username/password in the config or run docker login {registry}"
+        ),
+        (StatusCode::UNAUTHORIZED, Some(Credentials::IdentityToken(_))) => format!(
+            "authentication required ({status}) at {at} and Docker's config has only an identity token for \
+             {registry}, which cannot be used for this check: set username/password in the config"
+        ),
+        (StatusCode::UNAUTHORIZED, None) => format!(
+            "authentication required ({status}) at {at} and no credentials found: set username/password in the \
+             config or run docker login {registry}"
+        ),
+        _ => format!("access denied ({status}) at {at}: the credentials used lack pull access"),
+    }
+}
+
+impl Inner {
+    async fn tag_state(&self, registry: &str, repository: &str, tag: &str) -> Result<TagState, String> {
+        validate(registry, repository, tag)?;
+        let target = self.target(registry, repository);
+        let url = Url::parse(&format!("{}/v2/{}/manifests/{tag}", target.origin, target.repository))
+            .map_err(|e| format!("invalid registry address `{registry}`: {e}"))?;
+        let mut auth = self.known_auth(&target).await?;
+        let mut response = self.manifest(reqwest::Method::HEAD, &url, &target, &auth).await?;
+        if response.status() == StatusCode::UNAUTHORIZED {
+            auth = self.answer_challenge(&target, &response, &auth).await?;
+            response = self.manifest(reqwest::Method::HEAD, &url, &target, &auth).await?;
+        }
+        match response.status() {
+            StatusCode::OK => {
+                let digest = match digest_header(&response) {
+                    Some(digest) => Some(digest),
+                    None => self.digest_by_get(&url, &target, &auth).await,
+                };
+                Ok(TagState::Present { digest })
+            }
+            StatusCode::NOT_FOUND => Ok(TagState::Absent),
+            status @ (StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) => {
+                Err(auth_refused(status, registry, registry, self.credentials(registry).await?.as_ref()))
+            }
+            status => Err(format!("registry answered {status} (expected 200 or 404)")),
+        }
+    }
+
+    fn target<'a>(&self, registry: &'a str, repository: &str) -> Target<'a> {
+        let plain_http = transport::uses_plain_http(registry, &self.insecure_registries);
+        let scheme = if plain_http { "http" } else { "https" };
+        // Docker Hub's API lives at registry-1.docker.io, and its official images under `library/`.
+        let (host, repository) = if normalize_host(registry) == "docker.io" {
+            let repository =
+                if repository.contains('/') { repository.to_owned() } else { format!("library/{repository}") };
+            ("registry-1.docker.io", repository)
+        } else {
+            (registry, repository.to_owned())
+        };
+        Target { registry, origin: format!("{scheme}://{host}"), plain_http, repository }
+    }
+
+    /// A manifest request, with retries.
+    async fn manifest(
+        &self,
+        method: reqwest::Method,
+        url: &Url,
+        target: &Target<'_>,
+        auth: &Auth,
+    ) -> Result<Response, String> {
+        let request = || auth.apply(self.http.request(method.clone(), url.clone()).header(ACCEPT, MANIFEST_TYPES));
+        self.send("registry", &format!("{}/v2/", target.origin), request).await
+    }
+
+    /// The digest by GET, for registries that leave it out of HEAD answers; best effort, as presence is known.
+    async fn digest_by_get(&self, url: &Url, target: &Target<'_>, auth: &Auth) -> Option<String> {
+        let response = self.manifest(reqwest::Method::GET, url, target, auth).await.ok()?;
+        (response.status() == StatusCode::OK).then(|| digest_header(&response)).flatten()
+    }
+
+    /// Sends the request `make` builds, retrying 429, 5xx and connection failures per the retry policy.
+    /// `who` names the server in messages, `address` is where connection failures say they were going.
+    async fn send(&self, who: &str, address: &str, make: impl Fn() -> RequestBuilder) -> Result<Response, String> {
+        let tries = self.retry.tries.max(1);
+        let after = |n: u32| if n > 1 { format!(" after {n} tries") } else { String::new() };
+        let mut attempt = 1;
+        loop {
+            let result = {
+                let _permit = self.permits.acquire().await.map_err(|e| format!("registry client stopped: {e}"))?;
+                make().send().await
+            };
+            let (failure, retry_after) = match result {
+                Ok(response) if response.status() == StatusCode::TOO_MANY_REQUESTS => {
+                    let retry_after = response
+                        .headers()
+                        .get(reqwest::header::RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(transport::parse_retry_after);
+                    (format!("{who} answered 429{} (rate limited)", after(attempt)), retry_after)
+                }
+                Ok(response) if response.status().is_server_error() => {
+                    (format!("{who} answered {}{}", response.status().as_u16(), after(attempt)), None)
+                }
+                Ok(response) => return Ok(response),
+                Err(err) => {
+                    let failure = transport::describe(&err, address);
+                    if !failure.retryable {
+                        return Err(failure.message);
+                    }
+                    let note = if attempt > 1 { format!(" ({})", after(attempt).trim_start()) } else { String::new() };
+                    (format!("{}{note}", failure.message), None)
+                }
+            };
+            if attempt >= tries {
+                return Err(failure);
+            }
+            tokio::time::sleep(self.retry.delay(attempt, retry_after)).await;
+            attempt += 1;
+        }
+    }
+
+    /// What to send before any 401, from what this registry asked for earlier.
+    async fn known_auth(&self, target: &Target<'_>) -> Result<Auth, String> {
+        let challenge = lock(&self.challenges).get(target.registry).cloned();
+        match challenge {
+            None => Ok(Auth::Anonymous),
+            Some(Challenge::Basic) => Ok(self.basic_auth(target.registry).await?.unwrap_or(Auth::Anonymous)),
+            Some(Challenge::Bearer { realm, service }) => {
+                Ok(Auth::Bearer(self.token(target, &realm, service.as_deref(), None).await?))
+            }
+        }
+    }
+
+    /// What to send after a 401 carrying `response`'s challenge, given that `sent` was refused.
+    async fn answer_challenge(&self, target: &Target<'_>, response: &Response, sent: &Auth) -> Result<Auth, String> {
+        let headers = response.headers().get_all(WWW_AUTHENTICATE).iter().filter_map(|v| v.to_str().ok());
+        let Some(challenge) = auth::pick_challenge(headers) else {
+            return Err(format!(
+                "registry answered {} without a Basic or Bearer WWW-Authenticate challenge",
+                StatusCode::UNAUTHORIZED
+            ));
+        };
+        lock(&self.challenges).insert(target.registry.to_owned(), challenge.clone());
+        match challenge {
+            // Basic credentials just refused are not sent again (some registries lock accounts).
+            Challenge::Basic => match self.basic_auth(target.registry).await? {
+                Some(auth) if !matches!(sent, Auth::Basic { .. }) => Ok(auth),
+                _ => {
+                    let found = self.credentials(target.registry).await?;
+                    Err(auth_refused(StatusCode::UNAUTHORIZED, target.registry, target.registry, found.as_ref()))
+                }
+            },
+            Challenge::Bearer { realm, service } => {
+                let stale = match sent {
+                    Auth::Bearer(token) => Some(token.as_str()),
+                    _ => None,
+                };
+                Ok(Auth::Bearer(self.token(target, &realm, service.as_deref(), stale).await?))
+            }
+        }
+    }
+
+    /// The cached token for `target`'s pull scope unless it is `stale` (just refused), else a new one.
+    async fn token(
+        &self,
+        target: &Target<'_>,
+        realm: &str,
+        service: Option<&str>,
+        stale: Option<&str>,
+    ) -> Result<String, String> {
+        let scope = format!("repository:{}:pull", target.repository);
+        let slot = lock(&self.tokens).entry((target.registry.to_owned(), scope.clone())).or_default().clone();
+        let mut cached = slot.lock().await;
+        if let Some(token) = cached.as_deref()
+            && Some(token) != stale
+        {
+            return Ok(token.to_owned());
+        }
+        let token = self.fetch_token(target, realm, service, &scope).await?;
+        *cached = Some(token.clone());
+        Ok(token)
+    }
+
+    async fn fetch_token(
+        &self,
+        target: &Target<'_>,
+        realm: &str,
+        service: Option<&str>,
+        scope: &str,
+    ) -> Result<String, String> {
+        let mut url = Url::parse(realm).map_err(|e| format!("registry sent an invalid token realm `{realm}`: {e}"))?;
+        // Credentials go to the realm: only over HTTPS, unless the registry itself is reached over plain HTTP.
+        if url.scheme() != "https" && !(url.scheme() == "http" && target.plain_http) {
+            return Err(format!("registry sent a token realm that is not HTTPS ({realm}); not using it"));
+        }
+        url.query_pairs_mut().extend_pairs(service.map(|s| ("service", s))).append_pair("scope", scope);
+        let auth = self.basic_auth(target.registry).await?.unwrap_or(Auth::Anonymous);
+        let who = format!("token endpoint {realm}");
+        let response = self.send(&who, realm, || auth.apply(self.http.get(url.clone()))).await?;
+        match response.status() {
+            StatusCode::OK => {
+                let answer: TokenAnswer =
+                    response.json().await.map_err(|e| format!("{who} answered something that is not a token: {e}"))?;
+                answer.into_token().ok_or_else(|| format!("{who} answered without a token"))
+            }
+            status @ (StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) => {
+                Err(auth_refused(status, &who, target.registry, self.credentials(target.registry).await?.as_ref()))
+            }
+            status => Err(format!("{who} answered {status}")),
+        }
+    }
+
+    /// Basic credentials for requests: identity tokens cannot be used against the registry API directly.
+    async fn basic_auth(&self, registry: &str) -> Result<Option<Auth>, String> {
+        Ok(match self.credentials(registry).await? {
+            Some(Credentials::Basic { username, password }) => Some(Auth::Basic { username, password }),
+            Some(Credentials::IdentityToken(_)) | None => None,
+        })
+    }
+
+    async fn credentials(&self, registry: &str) -> Result<Option<Credentials>, String> {
+        let host = normalize_host(registry);
+        let cell = lock(&self.credentials).entry(host.clone()).or_default().clone();
+        let found = cell
+            .get_or_try_init(|| async {
+                if let Some((config_host, credentials)) = &self.config_credentials
+                    && *config_host == host
+                {
+                    return Ok(Some(credentials.clone()));
+                }
+                match &self.docker_config_dir {
+                    Some(dir) => credentials::from_docker_config(dir, registry).await,
+                    None => Ok(None),
+                }
+            })
+            .await?;
+        Ok(found.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_header_is_valid() {
+        assert!(reqwest::header::HeaderValue::from_str(MANIFEST_TYPES).is_ok());
+        assert_eq!(MANIFEST_TYPES.split(", ").count(), 4);
+    }
+
+    #[test]
+    fn references_are_validated() {
+        assert!(validate("127.0.0.1:5000", "ns/name", "1.0-1").is_ok());
+        assert!(validate("reg", "Name", "t").is_err());
+        assert!(validate("reg", "a//b", "t").is_err());
+        assert!(validate("reg", "a/../b?x", "t").is_err());
+        assert!(validate("reg/x", "a", "t").is_err());
+        assert!(validate("", "a", "t").is_err());
+        assert!(validate("reg", "a", ".t").is_err());
+        assert!(validate("reg", "a", "t/x").is_err());
+        assert!(validate("reg", "a", &"t".repeat(129)).is_err());
+    }
+
+    #[test]
+    fn docker_hub_is_reached_at_its_api_host() {
+        let client = RegistryClient::new(&Config::defaults()).unwrap();
+        let target = client.inner.target("docker.io", "alpine");
+        assert_eq!(
+            (target.origin.as_str(), target.repository.as_str()),
+            ("https://registry-1.docker.io", "library/alpine")
+        );
+        let target = client.inner.target("localhost:5000", "ns/a");
+        assert_eq!((target.origin.as_str(), target.repository.as_str()), ("http://localhost:5000", "ns/a"));
+    }
+
+    #[test]
+    fn bad_ca_bundles_are_errors_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::defaults();
+        for (name, text) in [("empty.pem", Some("not a certificate")), ("missing.pem", None)] {
+            let path = dir.path().join(name);
+            if let Some(text) = text {
+                std::fs::write(&path, text).unwrap();
+            }
+            config.ca_bundle = Some(path.clone());
+            let err = RegistryClient::new(&config).unwrap_err();
+            assert!(err.message.contains(&path.display().to_string()), "{err}");
+        }
+    }
+
+    #[test]
+    fn debug_output_hides_secrets() {
+        let credentials = Credentials::Basic { username: "u".into(), password: "hunter2".into() };
+        assert!(!format!("{credentials:?}").contains("hunter2"));
+        let mut config = Config::defaults();
+        config.registry = Some("reg".into());
+        config.username = Some("u".into());
+        config.password = Some("hunter2".into());
+        let client = RegistryClient::new(&config).unwrap();
+        assert!(!format!("{client:?}").contains("hunter2"));
+    }
+}

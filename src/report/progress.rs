@@ -1,0 +1,316 @@
+//! The progress and results of a run: a progress display on a terminal, timestamped lines elsewhere (CI),
+//! or newline-delimited JSON events on stdout with `--json`; then a summary table.
+
+use std::collections::HashMap;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::Serialize;
+
+use crate::plan::State;
+use crate::timestamp;
+
+/// How the run is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    /// A live display on stderr (stderr is a terminal).
+    Terminal,
+    /// One timestamped line per event on stderr.
+    Plain,
+    /// JSON events on stdout, one per line, and nothing else there.
+    Json,
+}
+
+impl Style {
+    /// `--json` wins; otherwise a terminal gets the live display.
+    pub fn detect(json: bool) -> Self {
+        if json {
+            Style::Json
+        } else if std::io::stderr().is_terminal() {
+            Style::Terminal
+        } else {
+            Style::Plain
+        }
+    }
+}
+
+/// A step of an image's work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    Pull,
+    Build,
+    Verify,
+}
+
+impl Step {
+    fn verb(self) -> &'static str {
+        match self {
+            Step::Pull => "pulling parents",
+            Step::Build => "building",
+            Step::Verify => "verifying",
+        }
+    }
+}
+
+/// The JSON events (`--json`).
+#[derive(Debug, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event<'a> {
+    /// The state of an image before the run (also what `status --json` prints, without the `event` key).
+    Planned(&'a ImageLine<'a>),
+    Started {
+        name: &'a str,
+        step: Step,
+        time: String,
+    },
+    Finished(&'a Finished<'a>),
+    Summary(&'a Summary),
+}
+
+/// One image with a state and a reason.
+#[derive(Debug, Serialize)]
+pub struct ImageLine<'a> {
+    pub name: &'a str,
+    pub tag: &'a str,
+    pub label: &'a str,
+    pub state: State,
+    pub reason: &'a str,
+}
+
+/// How an image ended.
+#[derive(Debug, Serialize)]
+pub struct Finished<'a> {
+    #[serde(flatten)]
+    pub image: ImageLine<'a>,
+    pub seconds: f64,
+    pub log: Option<&'a Path>,
+}
+
+/// Counts at the end of a run.
+#[derive(Debug, Default, Serialize)]
+pub struct Summary {
+    pub images: usize,
+    pub succeeded: usize,
+    pub failed: usize,
+    pub skipped: usize,
+    pub cancelled: usize,
+    pub exit_code: u8,
+}
+
+/// A row of the final table.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub name: String,
+    pub tag: String,
+    pub state: State,
+    pub reason: String,
+    pub duration: Option<Duration>,
+    pub log: Option<PathBuf>,
+}
+
+/// Reports a run; shared by every task (all methods take `&self`).
+pub struct Reporter {
+    style: Style,
+    multi: Option<MultiProgress>,
+    overall: Option<ProgressBar>,
+    bars: Mutex<HashMap<String, ProgressBar>>,
+    /// Serialises JSON lines and plain lines so concurrent tasks never interleave within a line.
+    out: Mutex<()>,
+}
+
+impl Reporter {
+    /// `total` is the number of images that have work to do (the overall bar's length).
+    pub fn new(style: Style, total: usize) -> Self {
+        let (multi, overall) = if style == Style::Terminal {
+            let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
+            let overall = multi.add(ProgressBar::new(total as u64));
+            overall.set_style(
+                ProgressStyle::with_template("{elapsed:>4} [{bar:30}] {pos}/{len} images {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> "),
+            );
+            (Some(multi), Some(overall))
+        } else {
+            (None, None)
+        };
+        Self { style, multi, overall, bars: Mutex::new(HashMap::new()), out: Mutex::new(()) }
+    }
+
+    pub fn style(&self) -> Style {
+        self.style
+    }
+
+    /// A line for humans: above the live display, or timestamped on stderr; nothing in JSON mode.
+    pub fn note(&self, message: &str) {
+        match (&self.multi, self.style) {
+            (Some(multi), _) => multi.suspend(|| eprintln!("{message}")),
+            (None, Style::Plain) => self.plain(message),
+            (None, _) => {}
+        }
+    }
+
+    fn plain(&self, message: &str) {
+        let _guard = self.out.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        eprintln!("{} {message}", timestamp::clock(SystemTime::now()));
+    }
+
+    fn json(&self, event: &Event<'_>) {
+        let _guard = self.out.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Ok(line) = serde_json::to_string(event) {
+            let mut stdout = std::io::stdout().lock();
+            // A closed stdout must not stop the build; the exit code still tells the outcome.
+            let _ = writeln!(stdout, "{line}");
+            let _ = stdout.flush();
+        }
+    }
+
+    pub fn planned(&self, line: &ImageLine<'_>) {
+        match self.style {
+            Style::Json => self.json(&Event::Planned(line)),
+            _ => self.note(&format!("{}:{} {}: {}", line.name, line.tag, line.state.as_str(), line.reason)),
+        }
+    }
+
+    pub fn started(&self, name: &str, step: Step) {
+        match self.style {
+            Style::Json => self.json(&Event::Started { name, step, time: timestamp::rfc3339(SystemTime::now()) }),
+            Style::Plain => self.plain(&format!("{name}: {}", step.verb())),
+            Style::Terminal => {
+                let mut bars = self.bars.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let bar = bars.entry(name.to_owned()).or_insert_with(|| {
+                    let bar =
+                        self.multi.as_ref().map_or_else(ProgressBar::hidden, |m| m.add(ProgressBar::new_spinner()));
+                    bar.set_style(
+                        ProgressStyle::with_template("  {spinner} {prefix}: {msg} ({elapsed})")
+                            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                    );
+                    bar.set_prefix(name.to_owned());
+                    bar.enable_steady_tick(Duration::from_millis(120));
+                    bar
+                });
+                bar.set_message(step.verb());
+            }
+        }
+    }
+
+    /// The last output line of a running step, shown beside its spinner on a terminal.
+    pub fn output(&self, name: &str, line: &str) {
+        if self.style == Style::Terminal
+            && let Some(bar) = self.bars.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(name)
+        {
+            bar.set_message(line.chars().take(80).collect::<String>());
+        }
+    }
+
+    pub fn finished(&self, finished: &Finished<'_>) {
+        let image = &finished.image;
+        if let Some(bar) = self.bars.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(image.name) {
+            bar.finish_and_clear();
+            if let Some(multi) = &self.multi {
+                multi.remove(&bar);
+            }
+        }
+        if let Some(overall) = &self.overall {
+            overall.inc(1);
+        }
+        match self.style {
+            Style::Json => self.json(&Event::Finished(finished)),
+            _ => self.note(&format!("{}:{} {}: {}", image.name, image.tag, image.state.as_str(), image.reason)),
+        }
+    }
+
+    /// Ends the live display and prints the summary: a table on stdout, or a JSON event.
+    pub fn summary(&self, rows: &[Row], summary: &Summary) {
+        if let Some(overall) = &self.overall {
+            overall.finish_and_clear();
+        }
+        if self.style == Style::Json {
+            self.json(&Event::Summary(summary));
+            return;
+        }
+        let mut stdout = std::io::stdout().lock();
+        let _ = stdout.write_all(table(rows).as_bytes());
+        let _ = writeln!(
+            stdout,
+            "{} images: {} ok, {} failed, {} skipped, {} cancelled",
+            summary.images, summary.succeeded, summary.failed, summary.skipped, summary.cancelled
+        );
+    }
+}
+
+/// The summary table: image, tag, final state, duration, log, and why when it did not succeed.
+pub fn table(rows: &[Row]) -> String {
+    let cells: Vec<[String; 5]> = rows
+        .iter()
+        .map(|row| {
+            [
+                row.name.clone(),
+                row.tag.clone(),
+                row.state.as_str().to_owned(),
+                row.duration.map_or_else(|| "-".to_owned(), |d| format!("{:.1}s", d.as_secs_f64())),
+                row.log.as_ref().map_or_else(|| "-".to_owned(), |p| p.display().to_string()),
+            ]
+        })
+        .collect();
+    let headers = ["IMAGE", "TAG", "STATE", "TIME", "LOG"];
+    let widths: Vec<usize> =
+        (0..5).map(|c| cells.iter().map(|r| r[c].chars().count()).max().unwrap_or(0).max(headers[c].len())).collect();
+    let line = |values: [&str; 5]| {
+        let mut text = String::new();
+        for (c, value) in values.iter().enumerate() {
+            if c == 4 {
+                text.push_str(value);
+            } else {
+                text.push_str(&format!("{value:<width$}  ", width = widths[c]));
+            }
+        }
+        text.trim_end().to_owned() + "\n"
+    };
+    let mut out = line(headers);
+    for (row, cells) in rows.iter().zip(&cells) {
+        out.push_str(&line([&cells[0], &cells[1], &cells[2], &cells[3], &cells[4]]));
+        if !row.state.is_success() && !row.reason.is_empty() {
+            for reason_line in row.reason.lines() {
+                out.push_str(&format!("    {reason_line}\n"));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_aligns_and_explains_failures() {
+        let rows = vec![
+            Row {
+                name: "base".into(),
+                tag: "1.0".into(),
+                state: State::Verified,
+                reason: "built and verified".into(),
+                duration: Some(Duration::from_millis(2100)),
+                log: Some("logs/base.log".into()),
+            },
+            Row {
+                name: "child-image".into(),
+                tag: "2".into(),
+                state: State::Skipped,
+                reason: "base failed".into(),
+                duration: None,
+                log: None,
+            },
+        ];
+        assert_eq!(
+            table(&rows),
+            "IMAGE        TAG  STATE     TIME  LOG\n\
+             base         1.0  verified  2.1s  logs/base.log\n\
+             child-image  2    skipped   -     -\n    base failed\n"
+        );
+    }
+}

@@ -1,0 +1,225 @@
+//! The Docker engine client against the real test daemon: connect, inspect, pull, build, the context and its digest.
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Command;
+
+use imgraph::engine::{self, BuildError, BuildRequest, Engine, EngineError};
+
+use crate::harness::{TestEnv, TestTree, test_env};
+
+/// The `docker` CLI against the test daemon (`DOCKER_HOST` is exported by with-test-env.sh).
+fn docker(args: &[&str]) -> String {
+    let output = Command::new("docker").args(args).output().expect("run docker");
+    assert!(output.status.success(), "docker {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+async fn connect(env: &TestEnv) -> Engine {
+    Engine::connect_to(Some(&env.docker_host)).await.expect("connect to the test daemon")
+}
+
+/// Builds `dir` with `dockerfile`, returning the result and the logged lines.
+async fn build(
+    engine: &Engine,
+    dir: &Path,
+    dockerfile: &str,
+    tag: &str,
+    labels: &BTreeMap<String, String>,
+) -> (Result<String, BuildError>, Vec<String>) {
+    let empty = BTreeMap::new();
+    let build_args = BTreeMap::from([("GREETING".to_owned(), "hello".to_owned())]);
+    let request = BuildRequest {
+        context_dir: dir,
+        dockerfile,
+        tag,
+        build_args: &build_args,
+        labels,
+        no_cache: false,
+        limits: &empty,
+    };
+    let mut lines = Vec::new();
+    let result = engine.build(&request, &mut |line| lines.push(line.to_owned())).await;
+    (result, lines)
+}
+
+#[tokio::test]
+async fn connects_and_inspects() {
+    let Some(env) = test_env() else { return };
+    let engine = Engine::connect().await.expect("connect through DOCKER_HOST");
+    assert_eq!(engine.inspect("imgraph-test/engine-missing:1").await.expect("inspect"), None);
+    let base = connect(&env).await.inspect(&env.base_image).await.expect("inspect").expect("the base image");
+    assert!(base.id.starts_with("sha256:"), "{base:?}");
+}
+
+#[tokio::test]
+async fn unreachable_daemon() {
+    let missing = tempfile::tempdir().expect("temp dir");
+    let host = format!("unix://{}/docker.sock", missing.path().display());
+    match Engine::connect_to(Some(&host)).await {
+        Err(EngineError::Unreachable { host: reported, .. }) => assert_eq!(reported, host),
+        other => panic!("expected Unreachable, got {other:?}"),
+    }
+    // Nothing listens on port 1.
+    let refused = Engine::connect_to(Some("tcp://127.0.0.1:1")).await;
+    assert!(matches!(refused, Err(EngineError::Unreachable { .. })), "{refused:?}");
+}
+
+#[tokio::test]
+async fn builds_with_labels_tag_and_build_args() {
+    let Some(env) = test_env() else { return };
+    let engine = connect(&env).await;
+    let tree = TestTree::new().file("hello", "hi\n");
+    let dockerfile = format!(
+        "FROM {}\nARG GREETING\nCOPY hello /hello\nRUN test \"$GREETING\" = hello && grep -q hi /hello\n",
+        env.base_image
+    );
+    let labels = BTreeMap::from([("dev.imgraph.test".to_owned(), "engine".to_owned())]);
+    let tag = "imgraph-test/engine-build:1";
+    let (result, lines) = build(&engine, tree.path(), &dockerfile, tag, &labels).await;
+    let id = result.expect("build succeeds");
+    assert!(lines.iter().any(|l| l.starts_with("Step 1/")), "{lines:#?}");
+    assert!(lines.iter().all(|l| !l.contains('\n')), "{lines:#?}");
+    let image = engine.inspect(tag).await.expect("inspect").expect("the tagged image");
+    assert_eq!(image.id, id);
+    assert_eq!(image.labels.get("dev.imgraph.test").map(String::as_str), Some("engine"));
+}
+
+#[tokio::test]
+async fn failed_run_leaves_no_container() {
+    let Some(env) = test_env() else { return };
+    let engine = connect(&env).await;
+    let tree = TestTree::new();
+    let marker = "imgraph-engine-failing-step";
+    let dockerfile = format!("FROM {}\nRUN echo {marker} && exit 3\n", env.base_image);
+    let (result, lines) =
+        build(&engine, tree.path(), &dockerfile, "imgraph-test/engine-fail:1", &BTreeMap::new()).await;
+    match result {
+        Err(BuildError::Failed(message)) => assert!(message.contains("non-zero code: 3"), "{message}"),
+        other => panic!("expected BuildError::Failed, got {other:?}"),
+    }
+    assert!(lines.iter().any(|l| l == marker), "{lines:#?}");
+    let containers = docker(&["ps", "-a", "--no-trunc", "--format", "{{.Command}}"]);
+    assert!(!containers.contains(marker), "a container of the failed step is left:\n{containers}");
+}
+
+#[tokio::test]
+async fn context_follows_dockerignore_and_keeps_modes_and_symlinks() {
+    let Some(env) = test_env() else { return };
+    let engine = connect(&env).await;
+    let tree = TestTree::new()
+        .file(".dockerignore", "*.txt\n!keep.txt\nsecret/\n**/*.tmp\ndir\n!dir/keep\n")
+        .file("keep.txt", "kept")
+        .file("drop.txt", "dropped")
+        .file("sub/nested.txt", "anchored patterns do not reach here")
+        .file("secret/key", "hidden")
+        .file("x.tmp", "tmp")
+        .file("a/b/x.tmp", "tmp")
+        .file("a/b/y", "kept")
+        .file("dir/keep", "re-included")
+        .file("dir/other", "excluded")
+        .file("Dockerfile", "the directory's own Dockerfile is replaced")
+        .file("run.sh", "#!/bin/sh\necho ran > /ran\n")
+        .symlink("keep.txt", "link");
+    std::fs::set_permissions(tree.path().join("run.sh"), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let checks = [
+        "test -f /ctx/keep.txt",
+        "test ! -e /ctx/drop.txt",
+        "test -f /ctx/sub/nested.txt",
+        "test ! -e /ctx/secret",
+        "test ! -e /ctx/x.tmp",
+        "test ! -e /ctx/a/b/x.tmp",
+        "test -f /ctx/a/b/y",
+        "test -f /ctx/dir/keep",
+        "test ! -e /ctx/dir/other",
+        "test -f /ctx/.dockerignore",
+        "grep -q rendered /ctx/Dockerfile",
+        "test -L /ctx/link",
+        "test \"$(readlink /ctx/link)\" = keep.txt",
+        "/ctx/run.sh",
+        "test -f /ran",
+    ];
+    let runs: String = checks.iter().map(|c| format!("RUN {c}\n")).collect();
+    let dockerfile = format!("# rendered\nFROM {}\nCOPY . /ctx\n{runs}", env.base_image);
+    let (result, lines) = build(&engine, tree.path(), &dockerfile, "imgraph-test/engine-ctx:1", &BTreeMap::new()).await;
+    assert!(result.is_ok(), "{result:?}\n{lines:#?}");
+}
+
+#[tokio::test]
+async fn builds_a_large_context() {
+    let Some(env) = test_env() else { return };
+    let engine = connect(&env).await;
+    let tree = TestTree::new();
+    let size = 50 * 1024 * 1024;
+    let big = std::fs::File::create(tree.path().join("big")).expect("create");
+    big.set_len(size).expect("grow");
+    let dockerfile = format!("FROM {}\nCOPY big /big\nRUN test \"$(wc -c < /big)\" -eq {size}\n", env.base_image);
+    let (result, lines) = build(&engine, tree.path(), &dockerfile, "imgraph-test/engine-big:1", &BTreeMap::new()).await;
+    assert!(result.is_ok(), "{result:?}\n{lines:#?}");
+}
+
+#[tokio::test]
+async fn pulls_from_a_registry() {
+    let Some(env) = test_env() else { return };
+    let engine = connect(&env).await;
+    let pushed = format!("{}/engine/pulled:1", env.registry);
+    docker(&["tag", &env.base_image, &pushed]);
+    docker(&["push", &pushed]);
+    docker(&["rmi", &pushed]);
+    let mut lines = Vec::new();
+    engine.pull(&pushed, None, &mut |l| lines.push(l.to_owned())).await.expect("pull");
+    assert!(!lines.is_empty());
+    assert!(engine.inspect(&pushed).await.expect("inspect").is_some());
+
+    let missing = format!("{}/engine/missing:1", env.registry);
+    match engine.pull(&missing, None, &mut |_| {}).await {
+        Err(EngineError::Api(message)) => assert!(message.contains(&missing), "{message}"),
+        other => panic!("expected EngineError::Api, got {other:?}"),
+    }
+}
+
+#[test]
+fn context_digest_follows_what_is_sent() {
+    let tree = TestTree::new()
+        .file(".dockerignore", "*.log\n")
+        .file("app/main.sh", "echo 1\n")
+        .file("debug.log", "noise")
+        .symlink("app/main.sh", "link");
+    let digest = |dockerfile: &str| engine::context_digest(tree.path(), dockerfile).expect("digest");
+    let first = digest("FROM base\n");
+    assert_eq!(first.len(), 64);
+    assert_eq!(digest("FROM base\n"), first);
+    assert_ne!(digest("FROM other\n"), first);
+
+    std::fs::write(tree.path().join("debug.log"), "more noise").expect("write");
+    assert_eq!(digest("FROM base\n"), first, "an ignored file changed");
+    std::fs::write(tree.path().join("Dockerfile"), "replaced by the rendered one").expect("write");
+    assert_eq!(digest("FROM base\n"), first, "the directory's Dockerfile is not sent");
+
+    std::fs::write(tree.path().join("app/main.sh"), "echo 2\n").expect("write");
+    let edited = digest("FROM base\n");
+    assert_ne!(edited, first, "a sent file changed");
+    let script = tree.path().join("app/main.sh");
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    assert_ne!(digest("FROM base\n"), edited, "a mode changed");
+
+    let missing = tree.path().join("nope");
+    match engine::context_digest(&missing, "FROM base\n") {
+        Err(BuildError::Context(message)) => assert!(message.contains("nope"), "{message}"),
+        other => panic!("expected a context error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn context_errors_abort_the_build() {
+    let Some(env) = test_env() else { return };
+    let engine = connect(&env).await;
+    let tree = TestTree::new().file(".dockerignore", "a[\n").file("a", "");
+    let dockerfile = format!("FROM {}\nCOPY a /a\n", env.base_image);
+    let (result, _) = build(&engine, tree.path(), &dockerfile, "imgraph-test/engine-bad:1", &BTreeMap::new()).await;
+    match result {
+        Err(BuildError::Context(message)) => assert!(message.contains(".dockerignore"), "{message}"),
+        other => panic!("expected a context error, got {other:?}"),
+    }
+}
