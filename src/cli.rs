@@ -32,6 +32,62 @@ pub enum Command {
     /// Build and verify, in dependency order and in parallel, every selected image that is not published or
     /// built yet (never pushes)
     Build(BuildArgs),
+    /// Build what is missing, verify what is not verified, then push, parents first: everything selected ends
+    /// up verified and in the registry
+    Publish(BuildArgs),
+    /// Remove the local images of the tree's repositories that do not carry the current tag (docker-pkg's
+    /// keep-rule), untagging what other repositories still tag; never forces
+    Prune(PruneArgs),
+    /// Add a changelog entry to an image and to every image that depends on it, with new versions (no Docker
+    /// needed)
+    Update(UpdateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    /// The image to update: its exact name, or a glob over names if it has glob characters (`php8.1-*`)
+    pub name: String,
+
+    /// The tree to scan: the whole tree, so that every image depending on NAME is found
+    pub directory: PathBuf,
+
+    /// The change, written into each entry (several lines allowed; add your own `* ` bullet)
+    #[arg(long, value_name = "TEXT")]
+    pub reason: String,
+
+    /// NAME's new version [default: an automatic bump, as for every dependent]
+    #[arg(short = 'v', long, value_name = "V")]
+    pub version: Option<String>,
+
+    /// Print the entries that would be added, per changelog, and write nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// The tree to scan
+    pub directory: PathBuf,
+
+    /// Only the images matching GLOB (name, name:tag or full label), not the images they depend on; repeatable
+    #[arg(long = "select", value_name = "GLOB")]
+    pub patterns: Vec<String>,
+
+    /// With --select: also every image that depends on a selected one
+    #[arg(long, requires = "patterns")]
+    pub with_dependents: bool,
+
+    /// Keep the nightly build `<version>-ID` (e.g. 20261122) instead of `<version>`
+    #[arg(long, value_name = "ID", value_parser = crate::prune::parse_nightly)]
+    pub nightly: Option<String>,
+
+    /// Say what would be removed; remove nothing
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// One JSON object per removed, untagged or failed reference on stdout
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -86,6 +142,14 @@ pub struct BuildArgs {
     /// Seconds a verification may take before it is killed
     #[arg(long, value_name = "SECONDS", default_value_t = 600)]
     pub verify_timeout: u64,
+
+    /// Nightly build: append `-YYYYMMDD` (local date, computed once per run) to every tag
+    #[arg(long, conflicts_with = "snapshot")]
+    pub nightly: bool,
+
+    /// Snapshot build: append `-YYYYMMDD-HHMMSS` (local time, computed once per run) to every tag
+    #[arg(long)]
+    pub snapshot: bool,
 }
 
 #[derive(Debug, Args)]

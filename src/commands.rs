@@ -5,10 +5,12 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use tokio_util::sync::CancellationToken;
 
+use crate::cli::PruneArgs;
+use crate::cli::UpdateArgs;
 use crate::cli::{BuildArgs, CheckArgs, Cli, Command, GraphArgs, RenderArgs, SelectArgs, StatusArgs};
 use crate::diagnostic::Diagnostic;
 use crate::discover::DiscoverError;
@@ -17,11 +19,17 @@ use crate::execute::{self, BuildOptions};
 use crate::exit;
 use crate::graph::{self, Dependencies, Graph, Selection};
 use crate::plan::{self, PullMode, State};
+use crate::prune::{self, PruneError};
 use crate::registry::{RegistryClient, RegistryError};
 use crate::report::progress::{ImageLine, Reporter, Style};
 use crate::report::{self, progress};
 use crate::settings::{self, Config, ConfigError};
+use crate::timestamp;
 use crate::tree::{self, Rendered, Tree};
+use crate::update::{self, UpdateError};
+
+/// What `publish` pushed, in the log directory.
+pub const PUBLISHED_REPORT: &str = "published.json";
 
 /// Why a command could not do its job.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +54,12 @@ pub enum Error {
     Registry(#[from] RegistryError),
     #[error("{}: cannot create the log directory: {source}", path.display())]
     LogDir { path: PathBuf, source: io::Error },
+    #[error("{}: cannot write the report: {source}", path.display())]
+    Report { path: PathBuf, source: io::Error },
+    #[error("publish needs a registry: set `registry` in the config")]
+    NoRegistry,
+    #[error(transparent)]
+    Update(#[from] UpdateError),
 }
 
 impl Error {
@@ -54,7 +68,8 @@ impl Error {
         match self {
             Error::Output(e) if e.kind() == io::ErrorKind::BrokenPipe => exit::SUCCESS,
             Error::Engine(EngineError::Unreachable { .. }) => exit::DOCKER_UNAVAILABLE,
-            Error::Engine(_) | Error::LogDir { .. } => exit::FAILURE,
+            Error::Engine(_) | Error::LogDir { .. } | Error::Report { .. } => exit::FAILURE,
+            Error::Update(e) => e.exit_code(),
             _ => exit::INPUT,
         }
     }
@@ -67,7 +82,9 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
         Command::Render(args) => &args.directory,
         Command::Check(args) => &args.directory,
         Command::Status(args) => &args.directory,
-        Command::Build(args) => &args.directory,
+        Command::Build(args) | Command::Publish(args) => &args.directory,
+        Command::Prune(args) => &args.directory,
+        Command::Update(args) => &args.directory,
     };
     let config = Config::load(cli.config.as_deref(), Some(directory), settings::user_config_path().as_deref())?;
     match cli.command {
@@ -75,7 +92,10 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
         Command::Render(args) => render_command(config, &args),
         Command::Check(args) => check_command(config, &args),
         Command::Status(args) => status_command(config, &args),
-        Command::Build(args) => build_command(config, &args),
+        Command::Build(args) => build_command(config, &args, false),
+        Command::Publish(args) => build_command(config, &args, true),
+        Command::Prune(args) => prune_command(config, &args),
+        Command::Update(args) => update_command(config, &args),
     }
 }
 
@@ -242,7 +262,15 @@ fn status_command(config: Config, args: &StatusArgs) -> Result<u8, Error> {
     Ok(if planned.iter().any(|p| p.state == State::Error) { exit::FAILURE } else { exit::SUCCESS })
 }
 
-fn build_command(config: Config, args: &BuildArgs) -> Result<u8, Error> {
+/// `build`, and with `publish` also push: everything selected must end up in the registry.
+fn build_command(mut config: Config, args: &BuildArgs, publish: bool) -> Result<u8, Error> {
+    if args.nightly || args.snapshot {
+        // Once per run, so every image (and every `image_tag`) gets the same suffix.
+        config.tag_suffix = Some(timestamp::tag_suffix(SystemTime::now(), args.snapshot));
+    }
+    if publish && config.registry().is_empty() {
+        return Err(Error::NoRegistry);
+    }
     let Selected { analysis, graph, order } = select(&args.directory, config, &args.select)?;
     let Analysis { tree, rendered, .. } = analysis;
     let log_dir = args.log_dir.clone().unwrap_or_else(|| tree.config.log_dir.clone());
@@ -253,15 +281,19 @@ fn build_command(config: Config, args: &BuildArgs) -> Result<u8, Error> {
         pull: pull_mode(&tree.config, args.no_pull),
         fail_fast: args.fail_fast,
         verify_timeout: Duration::from_secs(args.verify_timeout),
-        log_dir,
+        log_dir: log_dir.clone(),
+        publish: publish.then(|| tree.config.publish_tags.clone()),
     };
+    // Publishing must never overwrite a published tag: it always asks the registry first.
+    let lookup = if publish { PullMode::Pull } else { options.pull };
     let tree = Arc::new(tree);
     runtime()?.block_on(async move {
         let engine = Engine::connect().await?;
         let registry = RegistryClient::new(&tree.config)?;
-        let planned = plan::classify(&tree, &order, &registry, &engine, options.pull).await?;
-        let to_build = planned.iter().filter(|p| p.state == State::ToBuild).count();
-        let reporter = Arc::new(Reporter::new(Style::detect(args.json), to_build));
+        let planned = plan::classify(&tree, &order, &registry, &engine, lookup).await?;
+        let has_work = |state| state == State::ToBuild || (publish && state == State::Built);
+        let work = planned.iter().filter(|p| has_work(p.state)).count();
+        let reporter = Arc::new(Reporter::new(Style::detect(args.json), work));
         for p in &planned {
             reporter.planned(&image_line(&tree, p));
         }
@@ -269,10 +301,14 @@ fn build_command(config: Config, args: &BuildArgs) -> Result<u8, Error> {
         tokio::spawn(interrupt_on_ctrl_c(cancel.clone(), reporter.clone()));
         let outcome =
             execute::build(tree, &graph, rendered, planned, engine, registry, options, reporter.clone(), &cancel).await;
+        if publish {
+            write_published(&log_dir, &outcome.pushed)?;
+        }
+        let done = |state: State| if publish { state == State::Published } else { state.is_success() };
         let mut summary = outcome.summary;
         summary.exit_code = if outcome.interrupted {
             exit::INTERRUPTED
-        } else if summary.succeeded == summary.images {
+        } else if outcome.rows.iter().all(|row| done(row.state)) {
             exit::SUCCESS
         } else {
             exit::FAILURE
@@ -280,6 +316,63 @@ fn build_command(config: Config, args: &BuildArgs) -> Result<u8, Error> {
         reporter.summary(&outcome.rows, &summary);
         Ok(summary.exit_code)
     })
+}
+
+/// `published.json` in the log directory: what this run pushed, written whole or not at all.
+fn write_published(log_dir: &Path, pushed: &[execute::Pushed]) -> Result<(), Error> {
+    let path = log_dir.join(PUBLISHED_REPORT);
+    let failed = |source: io::Error| Error::Report { path: path.clone(), source };
+    let json = serde_json::to_vec_pretty(pushed).map_err(|e| failed(e.into()))?;
+    let temporary = log_dir.join(format!(".{PUBLISHED_REPORT}.tmp"));
+    std::fs::write(&temporary, [json.as_slice(), b"\n"].concat()).map_err(failed)?;
+    std::fs::rename(&temporary, &path).map_err(failed)
+}
+
+impl From<PruneError> for Error {
+    fn from(error: PruneError) -> Self {
+        match error {
+            PruneError::Engine(e) => Error::Engine(e),
+            PruneError::Output(e) => Error::Output(e),
+        }
+    }
+}
+
+/// Prunes the matching images only (not what they depend on, as docker-pkg), children first.
+fn prune_command(config: Config, args: &PruneArgs) -> Result<u8, Error> {
+    let select_args = SelectArgs { patterns: args.patterns.clone(), with_dependents: args.with_dependents };
+    let Selected { analysis, graph, .. } = select(&args.directory, config, &select_args)?;
+    let tree = &analysis.tree;
+    let matching = Selection::new(&args.patterns, args.with_dependents)?.matching(tree, &graph);
+    let children_first: Vec<usize> = plan::in_order(&graph.order, &matching).into_iter().rev().collect();
+    let targets = prune::targets(tree, &children_first, args.nightly.as_deref())
+        .map_err(|problems| Error::Tree { root: args.directory.clone(), problems })?;
+    let options = prune::Options { dry_run: args.dry_run, json: args.json };
+    let summary = runtime()?.block_on(async {
+        let engine = Engine::connect().await?;
+        let (mut out, mut err) = (io::stdout().lock(), io::stderr().lock());
+        let summary = prune::prune(tree, &targets, &engine, &options, &mut out, &mut err).await?;
+        out.flush()?;
+        Ok::<_, Error>(summary)
+    })?;
+    Ok(if summary.failed == 0 { exit::SUCCESS } else { exit::FAILURE })
+}
+
+/// `update`: needs a usable tree and its graph (for the dependents); image-only problems, such as an illegal
+/// tag, do not stop it, since the new version is checked anyway.
+fn update_command(config: Config, args: &UpdateArgs) -> Result<u8, Error> {
+    let mut analysis = analyse(&args.directory, config)?;
+    let fatal: Vec<Diagnostic> = analysis.diagnostics.iter().filter(|d| d.is_fatal()).cloned().collect();
+    let graph = match analysis.graph.take() {
+        Some(graph) if fatal.is_empty() => graph,
+        _ => return Err(Error::Tree { root: args.directory.clone(), problems: fatal }),
+    };
+    let options = update::Options {
+        name: &args.name,
+        reason: &args.reason,
+        version: args.version.as_deref(),
+        dry_run: args.dry_run,
+    };
+    Ok(update::run(&analysis.tree, &graph, &options, &mut io::stdout().lock())?)
 }
 
 /// First Ctrl-C: stop launching and stop what runs (the run then ends with its summary); second: leave now.

@@ -344,6 +344,15 @@ impl Selection {
         if self.is_all() {
             return (0..tree.images.len()).collect();
         }
+        graph.with_ancestors(&self.matching(tree, graph))
+    }
+
+    /// The images matching, and their dependents if asked, but not what they need (everything when no pattern
+    /// was given): what `prune` works on, as docker-pkg prunes the matching images only.
+    pub fn matching(&self, tree: &Tree, graph: &Graph) -> BTreeSet<usize> {
+        if self.is_all() {
+            return (0..tree.images.len()).collect();
+        }
         let matched: BTreeSet<usize> = tree
             .images
             .iter()
@@ -354,8 +363,7 @@ impl Selection {
             })
             .map(|(i, _)| i)
             .collect();
-        let wanted = if self.with_dependents { graph.with_descendants(&matched) } else { matched };
-        graph.with_ancestors(&wanted)
+        if self.with_dependents { graph.with_descendants(&matched) } else { matched }
     }
 }
 

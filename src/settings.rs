@@ -51,6 +51,10 @@ pub struct Config {
     pub insecure_registries: Vec<String>,
     /// Where per-image build and verify logs go.
     pub log_dir: PathBuf,
+    /// Tags `publish` pushes besides the version (docker-pkg: `latest`).
+    pub publish_tags: Vec<String>,
+    /// Appended to every image's tag for this run (`--nightly`, `--snapshot`); never read from a file.
+    pub tag_suffix: Option<String>,
     /// Every key templates see: the defaults, then the user file, then the local file (a shallow merge, local
     /// wins), unknown keys included, `username` and `password` removed.
     pub template_vars: BTreeMap<String, Value>,
@@ -85,7 +89,9 @@ struct FileConfig {
     fallback_author: Option<String>,
     fallback_email: Option<String>,
     distribution: Option<String>,
-    update_id: Option<String>,
+    /// docker-pkg treats `update_id:` with no value as an empty identifier.
+    #[serde(default, deserialize_with = "present")]
+    update_id: Option<Option<String>>,
     ca_bundle: Option<PathBuf>,
     force_numeric_user: Option<bool>,
     known_uid_mappings: Option<BTreeMap<String, u64>>,
@@ -94,6 +100,7 @@ struct FileConfig {
     container_limits: Option<String>,
     insecure_registries: Option<Vec<String>>,
     log_dir: Option<PathBuf>,
+    publish_tags: Option<Vec<String>>,
 }
 
 /// Distinguishes `registry:` (present, null) from an absent key.
@@ -135,6 +142,8 @@ impl Config {
             container_limits: BTreeMap::new(),
             insecure_registries: Vec::new(),
             log_dir: PathBuf::from(DEFAULT_LOG_DIR),
+            publish_tags: vec!["latest".into()],
+            tag_suffix: None,
             template_vars: BTreeMap::new(),
             sources: Vec::new(),
         };
@@ -199,7 +208,9 @@ impl Config {
         set(&mut self.fallback_author, t.fallback_author);
         set(&mut self.fallback_email, t.fallback_email);
         set(&mut self.distribution, t.distribution);
-        set(&mut self.update_id, t.update_id);
+        if let Some(id) = t.update_id {
+            self.update_id = id.unwrap_or_default();
+        }
         set_opt(&mut self.ca_bundle, t.ca_bundle);
         set(&mut self.force_numeric_user, t.force_numeric_user);
         set(&mut self.known_uid_mappings, t.known_uid_mappings);
@@ -207,6 +218,10 @@ impl Config {
         set(&mut self.verify_args, t.verify_args);
         set(&mut self.insecure_registries, t.insecure_registries);
         set(&mut self.log_dir, t.log_dir);
+        set(&mut self.publish_tags, t.publish_tags);
+        if let Some(bad) = self.publish_tags.iter().find_map(|tag| crate::reference::check_tag(tag).err()) {
+            return Err(ConfigError::Invalid { path, message: format!("publish_tags: {bad}") });
+        }
         if let Some(limits) = t.container_limits {
             self.container_limits = parse_container_limits(&limits)
                 .map_err(|message| ConfigError::Invalid { path: path.clone(), message })?;

@@ -195,7 +195,12 @@ fn load_image(root: &Path, dir: &Path, config: &Config) -> (Option<Image>, Vec<D
         Vec::new()
     };
     let repository = config.repository(&entry.package);
-    let invalid = reference::check_repository(&repository).err().or_else(|| reference::check_tag(&entry.version).err());
+    // docker-pkg's nightly and snapshot tags: the changelog version plus the run's suffix.
+    let tag = match &config.tag_suffix {
+        Some(suffix) => format!("{}-{suffix}", entry.version),
+        None => entry.version.clone(),
+    };
+    let invalid = reference::check_repository(&repository).err().or_else(|| reference::check_tag(&tag).err());
     if let Some(why) = &invalid {
         problems.push(
             Diagnostic::error(dir.join(CHANGELOG), why.clone())
@@ -212,9 +217,9 @@ fn load_image(root: &Path, dir: &Path, config: &Config) -> (Option<Image>, Vec<D
         .collect::<Vec<_>>()
         .join("/");
     let image = Image {
-        label: format!("{repository}:{}", entry.version),
+        label: format!("{repository}:{tag}"),
         name: entry.package,
-        tag: entry.version,
+        tag,
         repository,
         dir: dir.to_owned(),
         rel_path,

@@ -50,12 +50,49 @@ const TRAILER: &str = "` -- Name <email>  date`";
 
 /// Reads only as much of `path` as the top entry needs.
 pub fn read_top_entry(path: &Path) -> Result<TopEntry, ChangelogError> {
+    let file = File::open(path).map_err(|e| ChangelogError {
+        path: path.to_owned(),
+        line: None,
+        message: format!("cannot read: {e}"),
+    })?;
+    top_entry_from(path, BufReader::new(file))
+}
+
+/// The top entry of changelog text already in hand (`path` only names it in errors); `update` checks the
+/// changelogs it is about to write with this.
+pub fn top_entry_from(path: &Path, reader: impl BufRead) -> Result<TopEntry, ChangelogError> {
     let error = |line, message| ChangelogError { path: path.to_owned(), line, message };
-    let file = File::open(path).map_err(|e| error(None, format!("cannot read: {e}")))?;
-    parse_top_entry(BufReader::new(file)).map_err(|p| match p {
+    parse_top_entry(reader).map_err(|p| match p {
         Problem::Io(e) => error(None, format!("cannot read: {e}")),
         Problem::At(line, message) => error(Some(line), message),
     })
+}
+
+/// A new top entry exactly as docker-pkg's `update` writes it (python-debian's `new_block` serialised):
+/// `urgency=high`, a blank line, each reason line indented by three spaces (no bullet added), a blank line,
+/// the trailer, and a blank line before the old entries. `newline` is the file's own line ending.
+pub fn format_entry(entry: &NewEntry<'_>, newline: &str) -> String {
+    let NewEntry { package, version, distribution, reason, author, email, date } = entry;
+    let mut text = format!("{package} ({version}) {distribution}; urgency=high{newline}{newline}");
+    for line in reason.lines() {
+        text.push_str(&format!("   {line}{newline}"));
+    }
+    text.push_str(&format!("{newline} -- {author} <{email}>  {date}{newline}{newline}"));
+    text
+}
+
+/// What [`format_entry`] writes.
+#[derive(Debug, Clone, Copy)]
+pub struct NewEntry<'a> {
+    pub package: &'a str,
+    pub version: &'a str,
+    pub distribution: &'a str,
+    /// Change text; one changelog line per line.
+    pub reason: &'a str,
+    pub author: &'a str,
+    pub email: &'a str,
+    /// RFC 2822, as `date -R` prints it.
+    pub date: &'a str,
 }
 
 enum Problem {
@@ -212,7 +249,7 @@ fn check_package(package: &str) -> Result<(), String> {
 }
 
 /// Debian version syntax: `[epoch:]upstream[-revision]`.
-fn check_version(version: &str) -> Result<(), String> {
+pub fn check_version(version: &str) -> Result<(), String> {
     if version.is_empty() {
         return Err("the version is empty".into());
     }

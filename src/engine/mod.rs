@@ -13,7 +13,10 @@ use bollard::Docker;
 use bollard::auth::DockerCredentials;
 use bollard::errors::Error as BollardError;
 use bollard::models::ImageId;
-use bollard::query_parameters::{BuildImageOptionsBuilder, BuilderVersion, CreateImageOptionsBuilder};
+use bollard::query_parameters::{
+    BuildImageOptionsBuilder, BuilderVersion, CreateImageOptionsBuilder, ListImagesOptionsBuilder,
+    PushImageOptionsBuilder, RemoveImageOptionsBuilder, TagImageOptionsBuilder,
+};
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
@@ -49,6 +52,25 @@ pub enum EngineError {
 pub struct LocalImage {
     pub id: String,
     pub labels: BTreeMap<String, String>,
+}
+
+/// A local image and its references.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageReferences {
+    pub id: String,
+    /// `repo:tag` references.
+    pub tags: Vec<String>,
+    /// `repo@digest` references.
+    pub digests: Vec<String>,
+}
+
+/// What a removal did, as the daemon reported it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Removed {
+    /// The references taken off.
+    pub untagged: Vec<String>,
+    /// The image ids deleted (the image itself and the unused layers of its build).
+    pub deleted: Vec<String>,
 }
 
 /// One build: the image directory is the context, the rendered Dockerfile replaces any `Dockerfile` in it.
@@ -120,6 +142,68 @@ impl Engine {
         }
     }
 
+    /// The local images with a reference in `repository` (the engine's `reference` filter), each with its
+    /// references as listed. Some daemons list only the references that match the filter: [`Engine::references`]
+    /// has them all.
+    pub async fn images_of(&self, repository: &str) -> Result<Vec<ImageReferences>, EngineError> {
+        let filters = HashMap::from([("reference", vec![repository])]);
+        let options = ListImagesOptionsBuilder::default().filters(&filters).build();
+        let images = self
+            .docker
+            .list_images(Some(options))
+            .await
+            .map_err(|e| api_error(&format!("cannot list the images of {repository}"), e))?;
+        Ok(images
+            .into_iter()
+            .map(|i| ImageReferences {
+                id: i.id,
+                tags: without_none(i.repo_tags),
+                digests: without_none(i.repo_digests),
+            })
+            .collect())
+    }
+
+    /// Every reference (tags and digests) of the local image `id`; `None` when it is gone.
+    pub async fn references(&self, id: &str) -> Result<Option<ImageReferences>, EngineError> {
+        match self.docker.inspect_image(id).await {
+            Ok(image) => Ok(Some(ImageReferences {
+                id: image.id.unwrap_or_else(|| id.to_owned()),
+                tags: without_none(image.repo_tags.unwrap_or_default()),
+                digests: without_none(image.repo_digests.unwrap_or_default()),
+            })),
+            Err(BollardError::DockerResponseServerError { status_code: 404, .. }) => Ok(None),
+            Err(e) => Err(api_error(&format!("cannot inspect {id}"), e)),
+        }
+    }
+
+    /// `DELETE /images/{target}` without force. `target` is a reference (`repo:tag`, `repo@digest`) or an image id.
+    /// A reference is untagged, and its image deleted when that was its last reference; an id deletes the image
+    /// and its references, which the daemon refuses (409) when a container uses the image, when it has dependent
+    /// child images, or when it has references in several repositories or several tags. The error is then the
+    /// daemon's own message. A `target` that is already gone (404) counts as removed.
+    pub async fn remove(&self, target: &str) -> Result<Removed, EngineError> {
+        let options = RemoveImageOptionsBuilder::default().force(false).noprune(false).build();
+        match self.docker.remove_image(target, Some(options), None).await {
+            Ok(items) => Ok(Removed {
+                untagged: items.iter().filter_map(|i| i.untagged.clone()).collect(),
+                deleted: items.into_iter().filter_map(|i| i.deleted).collect(),
+            }),
+            Err(BollardError::DockerResponseServerError { status_code: 404, .. }) => Ok(Removed::default()),
+            Err(BollardError::DockerResponseServerError { message, .. }) => {
+                Err(EngineError::Api(message.trim().into()))
+            }
+            Err(e) => Err(api_error(&format!("cannot remove {target}"), e)),
+        }
+    }
+
+    /// Tags the local image `id` as `reference` (`repo:tag`).
+    pub async fn tag_reference(&self, id: &str, reference: &str) -> Result<(), EngineError> {
+        let parts = reference::split(reference);
+        let options =
+            TagImageOptionsBuilder::default().repo(parts.repository).tag(parts.tag.unwrap_or("latest")).build();
+        self.docker.tag_image(id, Some(options)).await.map_err(|e| api_error(&format!("cannot tag {reference}"), e))
+    }
+
     /// Pulls `reference`; status lines (not the byte-by-byte progress) go to `log`.
     pub async fn pull(
         &self,
@@ -147,6 +231,48 @@ impl Engine {
         Ok(())
     }
 
+    /// Pushes `reference` (`repo:tag`), reading the daemon's stream to its end: an error inside it (denied,
+    /// unreachable registry) fails the push, where docker-pkg reported success. Returns the pushed manifest's
+    /// digest when the daemon reported it.
+    pub async fn push(
+        &self,
+        reference: &str,
+        credentials: Option<&Credentials>,
+        log: &mut (dyn FnMut(&str) + Send),
+    ) -> Result<Option<String>, EngineError> {
+        let parts = reference::split(reference);
+        let tag = parts.tag.unwrap_or("latest");
+        let options = PushImageOptionsBuilder::default().tag(tag).build();
+        let credentials = credentials.map(|c| docker_credentials(c, registry_address(parts.repository)));
+        let context = format!("cannot push {reference}");
+        let mut stream = self.docker.push_image(parts.repository, Some(options), credentials);
+        let mut digest = None;
+        let mut failure = None;
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(info) => {
+                    let progress = info.progress_detail.is_some_and(|p| p.current.is_some() || p.total.is_some());
+                    if let Some(status) = info.status.filter(|s| !s.is_empty() && !progress) {
+                        // The last line names the manifest: `TAG: digest: sha256:… size: N`.
+                        if let Some(found) = status.split_whitespace().find(|w| w.starts_with("sha256:")) {
+                            digest = Some(found.to_owned());
+                        }
+                        log(&status);
+                    }
+                }
+                Err(e) => {
+                    let error = api_error(&context, e);
+                    log(&error.to_string());
+                    failure.get_or_insert(error);
+                }
+            }
+        }
+        match failure {
+            Some(error) => Err(error),
+            None => Ok(digest),
+        }
+    }
+
     /// Builds and tags an image with the classic builder, streaming the context; build output lines go to `log`.
     /// Returns the image id.
     pub async fn build(
@@ -163,13 +289,18 @@ impl Engine {
             .rm(true)
             // Unlike docker-pkg: a failed RUN must not leave its container behind.
             .forcerm(true)
-            .buildargs(&to_map(request.build_args))
-            .labels(&to_map(request.labels));
+            .buildargs(&to_map(request.build_args));
+        // The classic builder turns each API label into a step of its own (a container each); one LABEL line
+        // appended to the Dockerfile costs one step. Values it could not quote safely go through the API.
+        let (dockerfile, options) = match label_instruction(request.labels) {
+            Some(line) => (format!("{}\n{line}\n", request.dockerfile), options),
+            None => (request.dockerfile.to_owned(), options.labels(&to_map(request.labels))),
+        };
         let options = limits::apply(options, request.limits)?.build();
 
         // A blocking thread walks and tars the context into a bounded channel: memory stays small whatever its size.
         let (tx, mut rx) = mpsc::channel(context::CHANNEL_CHUNKS);
-        let (dir, dockerfile) = (request.context_dir.to_owned(), request.dockerfile.to_owned());
+        let dir = request.context_dir.to_owned();
         let producer = tokio::task::spawn_blocking(move || context::send(&dir, &dockerfile, tx));
         let body = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
 
@@ -222,6 +353,17 @@ pub fn context_digest(context_dir: &Path, dockerfile: &str) -> Result<String, Bu
     context::digest(context_dir, dockerfile)
 }
 
+/// `LABEL "k"="v" ...` for labels whose keys and values need no escaping (whatever the Dockerfile's escape
+/// character); `None` when one would, or when there are none.
+fn label_instruction(labels: &BTreeMap<String, String>) -> Option<String> {
+    let plain = |s: &str| !s.contains(['"', '\\', '`', '\n', '\r', '$']);
+    if labels.is_empty() || !labels.iter().all(|(k, v)| plain(k) && plain(v)) {
+        return None;
+    }
+    let pairs: Vec<String> = labels.iter().map(|(k, v)| format!("\"{k}\"=\"{v}\"")).collect();
+    Some(format!("LABEL {}", pairs.join(" ")))
+}
+
 fn tls_unsupported(host: &str) -> EngineError {
     EngineError::Api(format!(
         "cannot connect to {host}: TLS-protected Docker daemons (DOCKER_TLS_VERIFY, https://) are not supported yet"
@@ -236,6 +378,11 @@ fn api_error(context: &str, error: BollardError) -> EngineError {
         e => e.to_string(),
     };
     EngineError::Api(format!("{context}: {}", message.trim()))
+}
+
+/// Old daemons list `<none>:<none>` and `<none>@<none>` for an image without references.
+fn without_none(references: Vec<String>) -> Vec<String> {
+    references.into_iter().filter(|r| !r.starts_with("<none>")).collect()
 }
 
 /// The registry of a repository, as Docker reads it: a first component with a `.` or `:`, or `localhost`.
@@ -264,6 +411,15 @@ fn docker_credentials(credentials: &Credentials, serveraddress: &str) -> DockerC
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn labels_become_one_instruction_unless_they_need_quoting() {
+        let mut labels = BTreeMap::from([("a.b".to_owned(), "1.0".to_owned()), ("c".to_owned(), "x y".to_owned())]);
+        assert_eq!(label_instruction(&labels).as_deref(), Some(r#"LABEL "a.b"="1.0" "c"="x y""#));
+        labels.insert("d".into(), "say \"hi\"".into());
+        assert_eq!(label_instruction(&labels), None);
+        assert_eq!(label_instruction(&BTreeMap::new()), None);
+    }
 
     #[test]
     fn registry_of_a_repository() {

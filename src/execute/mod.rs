@@ -1,5 +1,5 @@
-//! Execution: the per-image steps (pull what a build needs, build, verify) run by the [`scheduler`] over the
-//! DAG, each image's output in its own log file, progress to the [`Reporter`].
+//! Execution: the per-image steps (pull what a build needs, build, verify, and for `publish` push) run by the
+//! [`scheduler`] over the DAG, each image's output in its own log file, progress to the [`Reporter`].
 
 pub mod scheduler;
 pub mod verify;
@@ -17,8 +17,8 @@ use tokio_util::sync::CancellationToken;
 use crate::definition::dockerfile::ReferenceKind;
 use crate::engine::{self, BuildRequest, Engine};
 use crate::graph::Graph;
-use crate::plan::{Planned, PullMode, State};
-use crate::registry::RegistryClient;
+use crate::plan::{self, Planned, PullMode, State};
+use crate::registry::{RegistryClient, TagState};
 use crate::report::progress::{Finished, ImageLine, Reporter, Row, Step, Summary};
 use crate::timestamp;
 use crate::tree::{Rendered, Tree};
@@ -40,6 +40,8 @@ pub struct BuildOptions {
     pub fail_fast: bool,
     pub verify_timeout: Duration,
     pub log_dir: PathBuf,
+    /// `publish`: push every image (after verifying it) under its version and these extra tags.
+    pub publish: Option<Vec<String>>,
 }
 
 /// Everything the image tasks share.
@@ -58,6 +60,20 @@ struct Run {
     /// Pulls done (or failed) in this run, by reference: each is tried once, children wait for it.
     pulls: tokio::sync::Mutex<HashMap<String, Result<(), String>>>,
     results: Mutex<HashMap<usize, Record>>,
+    /// Images pushed by this run: their manifest digest.
+    pushed: Mutex<BTreeMap<usize, String>>,
+}
+
+/// An image `publish` pushed.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Pushed {
+    pub name: String,
+    pub tag: String,
+    /// The full reference of the version tag.
+    pub reference: String,
+    pub digest: String,
+    /// Every tag pushed: the version, then the configured extra tags.
+    pub tags: Vec<String>,
 }
 
 /// What an image's task recorded: how long its work took, its log, and why it ended as it did.
@@ -68,6 +84,8 @@ pub struct RunOutcome {
     pub rows: Vec<Row>,
     pub summary: Summary,
     pub interrupted: bool,
+    /// What was pushed, in build order.
+    pub pushed: Vec<Pushed>,
 }
 
 /// Builds and verifies what the plan says is missing, in dependency order. `plan` covers the selected images
@@ -100,6 +118,7 @@ pub async fn build(
         identities: Mutex::new(HashMap::new()),
         pulls: tokio::sync::Mutex::new(HashMap::new()),
         results: Mutex::new(HashMap::new()),
+        pushed: Mutex::new(BTreeMap::new()),
     });
     let worker = run.clone();
     let parents_of = |i: usize| run.parents.get(&i).cloned().unwrap_or_default();
@@ -116,51 +135,119 @@ impl Run {
         self.results.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// One image's work: nothing for what is already there, build + verify for what is not.
+    /// One image's work: nothing for what is already there (or, when publishing, already published); build
+    /// and verify what is missing; when publishing, verify what is only in the daemon, then push.
     async fn image(self: Arc<Self>, index: usize) -> Result<State, String> {
         let Some(planned) = self.plan.get(&index) else { return Err("not planned".into()) };
         let image = &self.tree.images[index];
-        let identity = |local: &Option<engine::LocalImage>| {
-            local.as_ref().map_or_else(
-                || image.label.clone(),
-                |l| l.labels.get(FINGERPRINT_LABEL).cloned().unwrap_or_else(|| l.id.clone()),
-            )
-        };
+        let publishing = self.options.publish.is_some();
         match planned.state {
             State::ToBuild => {}
+            State::Built if publishing => {}
             State::Error => return Err(planned.reason.clone()),
             state => {
-                self.identities
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .insert(index, identity(&planned.local));
                 self.lock_results()
                     .insert(index, (None, None, format!("already {}: {}", state.as_str(), planned.reason)));
-                return Ok(state);
+            }
+        }
+        if planned.state != State::ToBuild {
+            let identity = planned.local.as_ref().map_or_else(
+                || image.label.clone(),
+                |l| l.labels.get(FINGERPRINT_LABEL).cloned().unwrap_or_else(|| l.id.clone()),
+            );
+            self.identities.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(index, identity);
+            if planned.state != State::Built || !publishing {
+                return Ok(planned.state);
             }
         }
         let started = Instant::now();
         let log_path = self.options.log_dir.join(format!("{}.log", image.name));
-        let result = self.build_and_verify(index, &log_path).await;
-        let reason = match &result {
-            Ok(how) => how.clone(),
-            Err(why) => why.clone(),
+        let result = self.work(index, planned.state, &log_path).await;
+        let (state, reason) = match &result {
+            Ok((state, how)) => (*state, how.clone()),
+            Err(why) => (State::Error, why.clone()),
         };
         self.lock_results().insert(index, (Some(started.elapsed()), Some(log_path.clone()), reason.clone()));
-        let state = if result.is_ok() { State::Verified } else { State::Error };
+        let digest = self.pushed.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&index).cloned();
         self.reporter.finished(&Finished {
             image: ImageLine { name: &image.name, tag: &image.tag, label: &image.label, state, reason: &reason },
             seconds: started.elapsed().as_secs_f64(),
             log: Some(&log_path),
+            digest: digest.as_deref(),
         });
-        result.map(|_| State::Verified)
+        result.map(|(state, _)| state)
     }
 
-    async fn build_and_verify(&self, index: usize, log_path: &Path) -> Result<String, String> {
+    /// Builds (unless the daemon has the image already), verifies, and pushes when publishing; the state the
+    /// image ends in and how it got there.
+    async fn work(&self, index: usize, planned: State, log_path: &Path) -> Result<(State, String), String> {
         let image = &self.tree.images[index];
         let file = File::create(log_path).map_err(|e| format!("cannot create log {}: {e}", log_path.display()))?;
         let mut log =
             LogSink { file: BufWriter::new(file), reporter: &self.reporter, name: &image.name, tail: Vec::new() };
+        log.line(&format!("# {} {}", image.label, timestamp::rfc3339(SystemTime::now())));
+        if planned == State::ToBuild {
+            self.build(index, &mut log).await?;
+        }
+        self.reporter.started(&image.name, Step::Verify);
+        log.line("# verify");
+        let verification =
+            verify::verify(&self.tree.config, &image.dir, &image.label, self.options.verify_timeout, &mut |line| {
+                log.line(line)
+            })
+            .await;
+        log.flush();
+        let how = match verification {
+            Verification::Passed if planned == State::ToBuild => "built and verified".to_owned(),
+            Verification::Passed => "verified".to_owned(),
+            Verification::Skipped { missing } if planned == State::ToBuild => {
+                format!("built; verification skipped: no {}", missing.display())
+            }
+            Verification::Skipped { missing } => format!("verification skipped: no {}", missing.display()),
+            Verification::Failed(why) => return Err(log.failure(&why)),
+        };
+        let Some(extra_tags) = &self.options.publish else { return Ok((State::Verified, how)) };
+        self.reporter.started(&image.name, Step::Push);
+        let digest = self.push(index, extra_tags, &mut log).await.map_err(|why| log.failure(&why))?;
+        log.flush();
+        Ok((State::Published, format!("{how}; pushed {digest}")))
+    }
+
+    /// Tags and pushes one image, then checks that the registry has it: the digest it serves.
+    async fn push(&self, index: usize, extra_tags: &[String], log: &mut LogSink<'_>) -> Result<String, String> {
+        let image = &self.tree.images[index];
+        let host = self.tree.config.registry();
+        let credentials = self.registry.credentials(host).await.map_err(|e| e.message)?;
+        let mut tags = vec![image.tag.clone()];
+        tags.extend(extra_tags.iter().filter(|t| **t != image.tag).cloned());
+        let mut pushed_digest = None;
+        for tag in &tags {
+            let reference = format!("{}:{tag}", image.repository);
+            if reference != image.label {
+                self.engine.tag_reference(&image.label, &reference).await.map_err(|e| e.to_string())?;
+            }
+            log.line(&format!("# push {reference}"));
+            let digest = self
+                .engine
+                .push(&reference, credentials.as_ref(), &mut |line| log.line(line))
+                .await
+                .map_err(|e| with_login_hint(&e.to_string(), host))?;
+            pushed_digest = pushed_digest.or(digest);
+        }
+        // Trust, but verify: the registry must serve the version tag now.
+        let digest = match self.registry.tag_state(host, plan::repository_path(image, host), &image.tag).await {
+            Ok(TagState::Present { digest }) => digest.or(pushed_digest).unwrap_or_else(|| "(no digest)".into()),
+            Ok(TagState::Absent) => return Err(format!("pushed, but {host} does not have {} afterwards", image.label)),
+            Err(e) => return Err(format!("pushed, but checking the registry failed: {}", e.message)),
+        };
+        self.pushed.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(index, digest.clone());
+        log.line(&format!("# published {} {digest}", image.label));
+        Ok(digest)
+    }
+
+    /// Pulls what the build needs, then builds.
+    async fn build(&self, index: usize, log: &mut LogSink<'_>) -> Result<(), String> {
+        let image = &self.tree.images[index];
         let rendered = match &self.rendered.get(index).and_then(Option::as_ref) {
             Some(rendered) => (*rendered).clone(),
             None => return Err("the template did not render (see `imgraph check`)".into()),
@@ -168,12 +255,10 @@ impl Run {
         if self.tree.config.force_numeric_user && !rendered.has_numeric_user() {
             return Err("the last USER instruction is not numeric (force_numeric_user is set)".into());
         }
-        log.line(&format!("# {} {}", image.label, timestamp::rfc3339(SystemTime::now())));
-
         if self.options.pull == PullMode::Pull {
             self.reporter.started(&image.name, Step::Pull);
             for reference in self.needed_pulls(index, &rendered) {
-                self.pull_once(&reference, &mut log).await.map_err(|e| format!("cannot pull {reference}: {e}"))?;
+                self.pull_once(&reference, log).await.map_err(|e| format!("cannot pull {reference}: {e}"))?;
             }
         }
 
@@ -195,20 +280,7 @@ impl Run {
             return Err(log.failure(&format!("build failed: {e}")));
         }
         self.identities.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(index, fingerprint);
-
-        self.reporter.started(&image.name, Step::Verify);
-        log.line("# verify");
-        let verification =
-            verify::verify(&self.tree.config, &image.dir, &image.label, self.options.verify_timeout, &mut |line| {
-                log.line(line)
-            })
-            .await;
-        log.flush();
-        match verification {
-            Verification::Passed => Ok("built and verified".into()),
-            Verification::Skipped { missing } => Ok(format!("built; verification skipped: no {}", missing.display())),
-            Verification::Failed(why) => Err(log.failure(&why)),
-        }
+        Ok(())
     }
 
     /// References to pull before building `index` (docker-pkg: its published parents, and the base images
@@ -330,12 +402,29 @@ impl Run {
                         },
                         seconds: 0.0,
                         log: None,
+                        digest: None,
                     });
                 }
                 Row { name: image.name.clone(), tag: image.tag.clone(), state, reason, duration, log }
             })
             .collect();
-        RunOutcome { rows, summary, interrupted }
+        let pushed = self.pushed.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let pushed = order
+            .iter()
+            .filter_map(|i| pushed.get(i).map(|digest| (&self.tree.images[*i], digest)))
+            .map(|(image, digest)| {
+                let mut tags = vec![image.tag.clone()];
+                tags.extend(self.options.publish.iter().flatten().filter(|t| **t != image.tag).cloned());
+                Pushed {
+                    name: image.name.clone(),
+                    tag: image.tag.clone(),
+                    reference: image.label.clone(),
+                    digest: digest.clone(),
+                    tags,
+                }
+            })
+            .collect();
+        RunOutcome { rows, summary, interrupted, pushed }
     }
 }
 
@@ -379,10 +468,45 @@ fn proxy_build_args(proxy: Option<&str>) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
+/// A push error, with the fix when the registry refused the credentials.
+fn with_login_hint(message: &str, host: &str) -> String {
+    let lower = message.to_ascii_lowercase();
+    let refused = ["unauthorized", "authentication required", "denied", "no basic auth credentials", "401"];
+    if refused.iter().any(|word| lower.contains(word)) {
+        format!(
+            "{message}\nhint: the registry refused the credentials: run `docker login {host}`, or check `username` and \
+             `password` in the config"
+        )
+    } else {
+        message.to_owned()
+    }
+}
+
 /// The tree's git commit, when it is in a git work tree.
 async fn git_revision(root: &Path) -> Option<String> {
     let output =
         tokio::process::Command::new("git").arg("-C").arg(root).args(["rev-parse", "HEAD"]).output().await.ok()?;
     let revision = String::from_utf8(output.stdout).ok()?.trim().to_owned();
     (output.status.success() && !revision.is_empty()).then_some(revision)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refused_pushes_say_how_to_fix_them() {
+        let denied = with_login_hint("cannot push r:5000/a:1: unauthorized: authentication required", "r:5000");
+        assert!(denied.ends_with("run `docker login r:5000`, or check `username` and `password` in the config"));
+        let refused = with_login_hint("cannot push r:5000/a:1: connection refused", "r:5000");
+        assert_eq!(refused, "cannot push r:5000/a:1: connection refused");
+    }
+
+    #[test]
+    fn proxies_become_the_four_build_args() {
+        assert!(proxy_build_args(None).is_empty());
+        let args = proxy_build_args(Some("http://proxy:8080"));
+        assert_eq!(args.len(), 4);
+        assert!(args.values().all(|v| v == "http://proxy:8080"));
+    }
 }

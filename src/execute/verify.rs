@@ -1,6 +1,7 @@
 //! Verification after a build, docker-pkg compatible: `verify_command` + `verify_args` run on the host with
 //! `{path}` (the image directory) and `{image}` (the full reference) substituted per argument, skipped when
-//! a file an argument names does not exist. Output is captured for the image's log; a timeout kills it.
+//! a file an argument names does not exist. Output is captured for the image's log; a timeout or a cancellation
+//! kills the script and everything it started (it runs in a process group of its own).
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -57,7 +58,8 @@ pub async fn verify(
     };
     let mut command = Command::new(&argv[0]);
     command.args(&argv[1..]).env_clear().stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    command.kill_on_drop(true);
+    // Its own process group, so a timeout or Ctrl-C reaches what the script started too (`sleep`, `docker run`).
+    command.kill_on_drop(true).process_group(0);
     for name in PASSED_ENV {
         if let Some(value) = std::env::var_os(name).filter(|v| !v.is_empty()) {
             command.env(name, value);
@@ -72,6 +74,7 @@ pub async fn verify(
         Ok(child) => child,
         Err(e) => return Verification::Failed(format!("cannot run {}: {e}", argv[0])),
     };
+    let mut group = GroupKiller(child.id());
     let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
         return Verification::Failed("cannot capture the verification's output".into());
     };
@@ -93,7 +96,11 @@ pub async fn verify(
         }
         child.wait().await
     };
-    match tokio::time::timeout(timeout, run).await {
+    let result = tokio::time::timeout(timeout, run).await;
+    if result.is_ok() {
+        group.0 = None;
+    }
+    match result {
         Ok(Ok(status)) if status.success() => Verification::Passed,
         Ok(Ok(status)) => Verification::Failed(match status.code() {
             Some(code) => format!("verification failed with exit code {code}"),
@@ -101,6 +108,31 @@ pub async fn verify(
         }),
         Ok(Err(e)) => Verification::Failed(format!("verification did not run: {e}")),
         Err(_) => Verification::Failed(format!("verification timed out after {timeout:?}")),
+    }
+}
+
+/// Kills a process group when dropped while armed (the script did not end by itself): TERM now, KILL a moment
+/// later for what ignores TERM.
+struct GroupKiller(Option<u32>);
+
+/// How long a verification's processes get between TERM and KILL.
+const KILL_GRACE: Duration = Duration::from_secs(2);
+
+impl Drop for GroupKiller {
+    fn drop(&mut self) {
+        let Some(group) = self.0.and_then(|pid| i32::try_from(pid).ok()) else { return };
+        signal_group(group, libc::SIGTERM);
+        std::thread::spawn(move || {
+            std::thread::sleep(KILL_GRACE);
+            signal_group(group, libc::SIGKILL);
+        });
+    }
+}
+
+fn signal_group(group: i32, signal: libc::c_int) {
+    // SAFETY: kill(2) has no memory-safety preconditions; a negative pid names the process group.
+    unsafe {
+        libc::kill(-group, signal);
     }
 }
 
@@ -142,5 +174,26 @@ mod tests {
         config.verify_args = vec!["-c".into(), "sleep 5".into()];
         let result = verify(&config, dir.path(), "img:1", Duration::from_millis(200), &mut |_| {}).await;
         assert_eq!(result, Verification::Failed("verification timed out after 200ms".into()));
+    }
+
+    #[tokio::test]
+    async fn a_timeout_kills_what_the_script_started() {
+        let dir = tempfile::tempdir().unwrap();
+        let pidfile = dir.path().join("pid");
+        let mut config = Config::defaults();
+        config.verify_command = "/bin/sh".into();
+        config.verify_args = vec!["-c".into(), format!("sleep 30 & echo $! > {}; wait", pidfile.display())];
+        let result = verify(&config, dir.path(), "img:1", Duration::from_millis(300), &mut |_| {}).await;
+        assert!(matches!(result, Verification::Failed(_)));
+        let pid = std::fs::read_to_string(&pidfile).unwrap().trim().to_owned();
+        let proc = Path::new("/proc").join(&pid);
+        for _ in 0..50 {
+            let zombie_or_gone = std::fs::read_to_string(proc.join("stat")).map_or(true, |s| s.contains(") Z "));
+            if zombie_or_gone {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the script's `sleep` (pid {pid}) survived the timeout");
     }
 }

@@ -44,6 +44,7 @@ pub enum Step {
     Pull,
     Build,
     Verify,
+    Push,
 }
 
 impl Step {
@@ -52,6 +53,7 @@ impl Step {
             Step::Pull => "pulling parents",
             Step::Build => "building",
             Step::Verify => "verifying",
+            Step::Push => "pushing",
         }
     }
 }
@@ -88,6 +90,9 @@ pub struct Finished<'a> {
     pub image: ImageLine<'a>,
     pub seconds: f64,
     pub log: Option<&'a Path>,
+    /// The manifest digest of an image pushed by this run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest: Option<&'a str>,
 }
 
 /// Counts at the end of a run.

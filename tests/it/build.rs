@@ -5,36 +5,13 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::harness::{Run, TestEnv, TestTree, test_env};
+use crate::harness::{
+    Background, TestEnv, TestTree, docker, events, final_states, run_without_daemon, summary, test_env,
+};
 
 /// A tree whose images live under a namespace of their own, so tests can share the daemon.
 fn tree(namespace: &str, extra_config: &str) -> TestTree {
     TestTree::new().file("images.toml", format!("namespace = \"{namespace}\"\n{extra_config}"))
-}
-
-fn docker(args: &[&str]) -> String {
-    let output = Command::new("docker").args(args).output().expect("run docker");
-    assert!(output.status.success(), "docker {args:?}: {}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8_lossy(&output.stdout).trim().to_owned()
-}
-
-fn events(run: &Run) -> Vec<Value> {
-    run.stdout().lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}"))).collect()
-}
-
-/// The final state of each image, from the `finished` events.
-fn final_states(run: &Run) -> Vec<(String, String)> {
-    let mut states: Vec<(String, String)> = events(run)
-        .iter()
-        .filter(|e| e["event"] == "finished")
-        .map(|e| (e["name"].as_str().unwrap().to_owned(), e["state"].as_str().unwrap().to_owned()))
-        .collect();
-    states.sort();
-    states
-}
-
-fn summary(run: &Run) -> Value {
-    events(run).into_iter().find(|e| e["event"] == "summary").expect("a summary event")
 }
 
 /// base <- {left, right} <- top; top is verified by a script that runs the image.
@@ -42,8 +19,8 @@ fn diamond(env: &TestEnv, namespace: &str) -> TestTree {
     let base = &env.base_image;
     tree(namespace, "")
         .image("base", "base", "1.0", &format!("FROM {base}\nRUN echo base > /base\n"))
-        .image("left", "left", "1.0", "FROM {{ \"base\" | image_tag }}\nRUN cat /base > /left\n")
-        .image("right", "right", "1.0", "FROM {{ \"base\" | image_tag }}\nRUN echo right > /right\n")
+        .image("left", "left", "1.0", "FROM {{ \"base\" | image_tag }}\nRUN sleep 1 && cat /base > /left\n")
+        .image("right", "right", "1.0", "FROM {{ \"base\" | image_tag }}\nRUN sleep 1 && echo right > /right\n")
         .image(
             "top",
             "top",
@@ -69,6 +46,14 @@ fn a_diamond_builds_in_parallel_then_nothing_is_rebuilt() {
             .map(|(a, b)| (a.to_owned(), b.to_owned()))
     );
     assert_eq!(summary(&run)["exit_code"], 0);
+    // left and right ran at once: both builds started before either finished.
+    let order: Vec<String> = events(&run)
+        .iter()
+        .filter(|e| matches!(e["name"].as_str(), Some("left" | "right")))
+        .filter(|e| e["event"] == "finished" || e["step"] == "build")
+        .map(|e| e["event"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(order, ["started", "started", "finished", "finished"], "{}", run.stdout());
     let log = std::fs::read_to_string(tree.path().join("imgraph-logs/top.log")).unwrap();
     assert!(log.contains("top is fine"), "the verification output is in the log:\n{log}");
     let labels: Value = serde_json::from_str(&docker(&[
@@ -229,14 +214,7 @@ fn a_registry_that_is_down_is_an_error_and_nothing_is_built() {
 #[test]
 fn an_unreachable_daemon_is_a_named_error() {
     let tree = TestTree::new().image("app", "app", "1", "FROM scratch\n");
-    let missing = tree.path().join("no-docker.sock");
-    let output = Command::new(crate::harness::IMGRAPH)
-        .args(["build", "."])
-        .current_dir(tree.path())
-        .env("DOCKER_HOST", format!("unix://{}", missing.display()))
-        .env("XDG_CONFIG_HOME", tree.path())
-        .output()
-        .unwrap();
+    let output = run_without_daemon(&tree, &["build", "."]);
     assert_eq!(output.status.code(), Some(4));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("Docker is not running. Please start Docker and try again."), "{stderr}");
@@ -259,4 +237,112 @@ fn the_example_tree_builds_with_nothing_pulled() {
         .collect();
     assert_eq!(states.len(), 4);
     assert_eq!(summary(&run)["exit_code"], 0, "{}", run.stdout());
+}
+
+#[test]
+fn the_context_follows_dockerignore_with_exceptions() {
+    let Some(env) = test_env() else { return };
+    let base = &env.base_image;
+    let tree = tree("t-ignore", "")
+        .image("app", "app", "1", &format!("FROM {base}\nCOPY . /ctx/\n"))
+        .file("app/.dockerignore", "# comment\n*.log\n!keep.log\nsecret/\n**/*.o\n/build/tmp\n")
+        .file("app/debug.log", "no")
+        .file("app/keep.log", "yes")
+        .file("app/secret/key", "no")
+        .file("app/src/main.c", "yes")
+        .file("app/src/deep/main.o", "no")
+        .file("app/build/tmp", "no")
+        .file("app/src/build/tmp", "yes");
+    tree.run(&["build", "."]).success();
+    let listing = docker(&["run", "--rm", "--network", "none", "t-ignore/app:1", "find", "/ctx", "-type", "f"]);
+    let mut files: Vec<&str> = listing.lines().collect();
+    files.sort_unstable();
+    assert_eq!(
+        files,
+        [
+            "/ctx/.dockerignore",
+            "/ctx/Dockerfile",
+            "/ctx/Dockerfile.template",
+            "/ctx/changelog",
+            "/ctx/keep.log",
+            "/ctx/src/build/tmp",
+            "/ctx/src/main.c"
+        ]
+    );
+}
+
+/// A registry that answers every request with 500, as no real registry does on demand.
+fn failing_registry() -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut buffer = [0; 4096];
+            let _ = stream.read(&mut buffer);
+            let _ = stream
+                .write_all(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        }
+    });
+    address
+}
+
+#[test]
+fn a_registry_answering_500_is_an_error_and_nothing_is_built() {
+    let Some(env) = test_env() else { return };
+    let registry = failing_registry();
+    let tree = TestTree::new()
+        .file("images.toml", format!("registry = \"{registry}\"\nnamespace = \"t-500\"\n"))
+        .image("app", "app", "1.0", &format!("FROM {}\n", env.base_image));
+    let status = tree.run(&["status", "."]).expect_code(1);
+    assert_eq!(status.stdout(), "app  1.0  error: registry answered 500 after 3 tries\n");
+    let run = tree.run(&["build", ".", "--json"]).expect_code(1);
+    let app = events(&run).into_iter().find(|e| e["event"] == "finished").expect("a finished event");
+    assert_eq!(app["state"], "error");
+    assert!(!tree.path().join("imgraph-logs/app.log").exists(), "nothing was built");
+}
+
+#[test]
+fn a_verification_that_hangs_is_stopped_by_the_timeout() {
+    let Some(env) = test_env() else { return };
+    let tree = tree("t-verifyhang", "")
+        .image("base", "base", "1", &format!("FROM {}\n", env.base_image))
+        .file("base/test.sh", "#!/bin/sh\necho hanging\nsleep 60\n")
+        .chmod_x("base/test.sh");
+    let run = tree.run(&["build", ".", "--verify-timeout", "1", "--json"]).expect_code(1);
+    let base = events(&run).into_iter().find(|e| e["event"] == "finished").expect("a finished event");
+    assert_eq!(base["state"], "error");
+    assert!(base["reason"].as_str().unwrap().starts_with("verification timed out after 1s"), "{base}");
+}
+
+#[test]
+fn ctrl_c_stops_running_builds_and_leaves_no_containers() {
+    let Some(env) = test_env() else { return };
+    let tree = tree("t-interrupt", "")
+        .image("slow", "slow", "1", &format!("FROM {}\nRUN sleep 60 # t-interrupt\n", env.base_image))
+        .image("child", "child", "1", "FROM {{ \"slow\" | image_tag }}\n");
+    let mut build = Background::start(&tree, &["build", ".", "--json"]);
+    build.wait_for(|line| line.contains("\"started\"") && line.contains("\"build\""));
+    // Let the RUN container start before interrupting.
+    let running = || docker(&["ps", "--no-trunc", "--format", "{{.Command}}"]).contains("t-interrupt");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !running() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(running(), "the RUN step started:\n{}", build.seen.join("\n"));
+    let interrupted = std::time::Instant::now();
+    build.interrupt();
+    let (code, seen) = build.finish();
+    assert!(interrupted.elapsed() < std::time::Duration::from_secs(30), "it stopped promptly");
+    assert_eq!(code, Some(130), "{}", seen.join("\n"));
+    let summary: Value = serde_json::from_str(seen.last().expect("a summary")).unwrap();
+    assert_eq!(summary["event"], "summary");
+    assert_eq!(summary["cancelled"], 2, "{summary}");
+    // The daemon removes the RUN container once the build is cancelled.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let leftovers = || docker(&["ps", "-a", "--no-trunc", "--format", "{{.Command}}"]).contains("t-interrupt");
+    while leftovers() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert!(!leftovers(), "no container of the interrupted build is left");
 }

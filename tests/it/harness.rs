@@ -3,6 +3,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use serde_json::Value;
+
 /// The binary under test.
 pub const IMGRAPH: &str = env!("CARGO_BIN_EXE_imgraph");
 
@@ -174,4 +176,93 @@ pub fn test_env() -> Option<TestEnv> {
         auth_password: required("IMGRAPH_TEST_AUTH_PASSWORD"),
         base_image: required("IMGRAPH_TEST_BASE_IMAGE"),
     })
+}
+
+/// Runs the docker CLI (against the test daemon), asserting success; its trimmed stdout.
+pub fn docker(args: &[&str]) -> String {
+    let output = Command::new("docker").args(args).output().expect("run docker");
+    assert!(output.status.success(), "docker {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+/// The `--json` events a run printed.
+pub fn events(run: &Run) -> Vec<Value> {
+    run.stdout().lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}"))).collect()
+}
+
+/// The final state of each image, from the `finished` events.
+pub fn final_states(run: &Run) -> Vec<(String, String)> {
+    let mut states: Vec<(String, String)> = events(run)
+        .iter()
+        .filter(|e| e["event"] == "finished")
+        .map(|e| (e["name"].as_str().unwrap().to_owned(), e["state"].as_str().unwrap().to_owned()))
+        .collect();
+    states.sort();
+    states
+}
+
+/// The `summary` event of a `--json` run.
+pub fn summary(run: &Run) -> Value {
+    events(run).into_iter().find(|e| e["event"] == "summary").expect("a summary event")
+}
+
+/// `imgraph ARGS` running in the background in `tree`, its `--json` events read line by line as they come.
+pub struct Background {
+    child: std::process::Child,
+    lines: std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
+    /// Every line read so far.
+    pub seen: Vec<String>,
+}
+
+impl Background {
+    pub fn start(tree: &TestTree, args: &[&str]) -> Self {
+        use std::io::BufRead;
+        let mut child = Command::new(IMGRAPH)
+            .args(args)
+            .current_dir(tree.path())
+            .env("XDG_CONFIG_HOME", tree.path().join(".no-user-config"))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("run imgraph");
+        let lines = std::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+        Self { child, lines, seen: Vec::new() }
+    }
+
+    /// Reads until a line that satisfies `wanted` (or the end).
+    pub fn wait_for(&mut self, wanted: impl Fn(&str) -> bool) {
+        for line in self.lines.by_ref() {
+            let line = line.expect("a line");
+            let found = wanted(&line);
+            self.seen.push(line);
+            if found {
+                return;
+            }
+        }
+    }
+
+    /// Sends SIGINT (Ctrl-C).
+    pub fn interrupt(&self) {
+        let kill = Command::new("kill").args(["-INT", &self.child.id().to_string()]).status().expect("kill");
+        assert!(kill.success());
+    }
+
+    /// Reads the rest and waits for the exit: its code, and every line.
+    pub fn finish(mut self) -> (Option<i32>, Vec<String>) {
+        self.seen.extend(self.lines.by_ref().map_while(Result::ok));
+        let status = self.child.wait().expect("wait");
+        (status.code(), self.seen)
+    }
+}
+
+/// `imgraph ARGS` in `tree` with `DOCKER_HOST` naming a socket nobody listens on.
+pub fn run_without_daemon(tree: &TestTree, args: &[&str]) -> Output {
+    let missing = tree.path().join("no-docker.sock");
+    Command::new(IMGRAPH)
+        .args(args)
+        .current_dir(tree.path())
+        .env("DOCKER_HOST", format!("unix://{}", missing.display()))
+        .env("XDG_CONFIG_HOME", tree.path())
+        .output()
+        .expect("run imgraph")
 }

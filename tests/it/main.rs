@@ -7,4 +7,7 @@ mod engine;
 mod errors;
 mod graph;
 mod harness;
+mod prune;
+mod publish;
 mod registry;
+mod update;
