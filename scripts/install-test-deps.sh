@@ -9,6 +9,7 @@
 #   a statically linked busybox             -> busybox-static
 #   htpasswd (bcrypt, for the auth registry) -> apache2-utils
 #   curl (readiness probes)                 -> curl
+#   openssl (the TLS daemon's test certs)   -> openssl
 # A machine that already has everything does no apt work at all.
 # Must run as root (CI does).
 set -euo pipefail
@@ -37,6 +38,7 @@ need docker docker.io
 need docker-registry docker-registry
 need htpasswd apache2-utils
 need curl curl
+need openssl openssl
 have_static_busybox || missing+=(busybox-static)
 
 if ((${#missing[@]} == 0)); then

@@ -8,7 +8,10 @@
 #     cgroup parent; no iptables, no bridge, no ip_forward change; cgroupfs
 #     cgroup driver). Storage driver: overlay2 if an overlay mount works on
 #     the temp dir's filesystem, else vfs
-#     (override with IMGRAPH_TEST_STORAGE_DRIVER);
+#     (override with IMGRAPH_TEST_STORAGE_DRIVER). The same dockerd also
+#     listens on tcp://127.0.0.1:<free port> with --tlsverify: a throw-away
+#     CA (openssl, in the temp dir) signs its server certificate (for
+#     127.0.0.1 and localhost) and a client certificate (clientAuth);
 #   * a plain registry on 127.0.0.1:<free port>;
 #   * a registry with htpasswd (bcrypt) auth on 127.0.0.1:<another free port>,
 #     user "imgraph", random password;
@@ -22,6 +25,10 @@
 #   IMGRAPH_TEST_BUSYBOX=<path of the static busybox>
 #   IMGRAPH_TEST_BASE_IMAGE=imgraph-test/busybox:1
 #   IMGRAPH_TEST_DOCKERD_LOG=<tmp>/dockerd.log
+#   IMGRAPH_TEST_TLS_HOST=tcp://127.0.0.1:PORT3 (the same daemon, TLS only)
+#   IMGRAPH_TEST_CERT_PATH=<tmp>/tls/client, with ca.pem cert.pem key.pem (a
+#     client's DOCKER_CERT_PATH for it; DOCKER_TLS_VERIFY itself stays unset;
+#     the daemon's own files are in the sibling <tmp>/tls/server)
 # and on exit (normal, INT or TERM) stops everything it started by PID
 # (dockerd, containerd, registries; then, if dockerd died or hung, container
 # processes found by our cgroup and shims found by our socket path), unmounts
@@ -45,7 +52,7 @@ if (($# == 0)); then
 fi
 ((EUID == 0)) || die "must run as root (it starts dockerd)"
 for c in dockerd containerd containerd-shim-runc-v2 runc docker docker-registry \
-    htpasswd curl setsid mount umount; do
+    htpasswd curl openssl setsid mount umount; do
     command -v "$c" >/dev/null 2>&1 ||
         die "'$c' not found; run scripts/install-test-deps.sh"
 done
@@ -304,14 +311,85 @@ EOF
     fi
 }
 
+# --- TLS certificates --------------------------------------------------------
+# A throw-away CA, a server certificate for 127.0.0.1/localhost and a client
+# certificate (clientAuth), all EC P-256, valid for 2 days. Each side's files
+# are laid out as DOCKER_CERT_PATH expects them (ca.pem, cert.pem, key.pem).
+TLS_DIR="$TMP_ROOT/tls"
+TLS_SERVER="$TLS_DIR/server"
+TLS_CLIENT="$TLS_DIR/client"
+make_tls_certs() {
+    local cnf="$TLS_DIR/openssl.cnf" role serial
+    local key=(-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes)
+    mkdir -p "$TLS_SERVER" "$TLS_CLIENT"
+    chmod 0700 "$TLS_DIR"
+    cat >"$cnf" <<'EOF'
+[req]
+distinguished_name = dn
+prompt = no
+[dn]
+CN = imgraph test
+[ca]
+basicConstraints = critical, CA:TRUE
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+[server]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth
+subjectAltName = IP:127.0.0.1, DNS:localhost
+authorityKeyIdentifier = keyid
+[client]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = clientAuth
+authorityKeyIdentifier = keyid
+EOF
+    openssl req -x509 -config "$cnf" -extensions ca "${key[@]}" \
+        -subj "/CN=imgraph test CA" -days 2 \
+        -keyout "$TLS_DIR/ca-key.pem" -out "$TLS_DIR/ca.pem" || return 1
+    for role in server client; do
+        serial=0x$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
+        openssl req -new -config "$cnf" "${key[@]}" \
+            -subj "/CN=imgraph test $role" \
+            -keyout "$TLS_DIR/$role/key.pem" -out "$TLS_DIR/$role.csr" ||
+            return 1
+        openssl x509 -req -in "$TLS_DIR/$role.csr" -days 2 \
+            -CA "$TLS_DIR/ca.pem" -CAkey "$TLS_DIR/ca-key.pem" \
+            -set_serial "$serial" -extfile "$cnf" -extensions "$role" \
+            -out "$TLS_DIR/$role/cert.pem" || return 1
+        cp "$TLS_DIR/ca.pem" "$TLS_DIR/$role/ca.pem"
+    done
+}
+
 # --- dockerd ----------------------------------------------------------------
 DOCKER_SOCK="$TMP_ROOT/docker.sock"
 DOCKERD_LOG="$TMP_ROOT/dockerd.log"
+TLS_PORT=""
 docker_ping() {
     [[ $(curl -sS --noproxy '*' --max-time 2 --unix-socket "$DOCKER_SOCK" \
         http://localhost/_ping) == OK ]]
 }
-start_dockerd() { # start_dockerd DRIVER; returns 1 if it does not come up
+tls_ping() { # the TCP listener, as a TLS client with the client certificate
+    [[ $(curl -sS --noproxy '*' --max-time 2 --cacert "$TLS_CLIENT/ca.pem" \
+        --cert "$TLS_CLIENT/cert.pem" --key "$TLS_CLIENT/key.pem" \
+        "https://127.0.0.1:$TLS_PORT/_ping") == OK ]]
+}
+dockerd_ready() { docker_ping && tls_ping; }
+# start_dockerd DRIVER; returns 1 if it does not come up. Retries with another
+# port when the TLS port was taken between picking and binding.
+start_dockerd() {
+    local driver=$1 attempt
+    for attempt in 1 2 3; do
+        TLS_PORT=$(pick_port)
+        launch_dockerd "$driver" && return 0
+        grep -q "127.0.0.1:$TLS_PORT: bind: address already in use" \
+            "$DOCKERD_LOG" || return 1
+        log "dockerd could not bind 127.0.0.1:$TLS_PORT (attempt $attempt)"
+    done
+    return 1
+}
+launch_dockerd() { # launch_dockerd DRIVER
     local driver=$1
     rm -rf "$TMP_ROOT/docker"
     mkdir -p "$TMP_ROOT/docker"/{data,exec}
@@ -322,6 +400,9 @@ start_dockerd() { # start_dockerd DRIVER; returns 1 if it does not come up
         --exec-root "$TMP_ROOT/docker/exec" \
         --pidfile "$TMP_ROOT/docker/dockerd.pid" \
         --host "unix://$DOCKER_SOCK" \
+        --host "tcp://127.0.0.1:$TLS_PORT" \
+        --tlsverify --tlscacert "$TLS_SERVER/ca.pem" \
+        --tlscert "$TLS_SERVER/cert.pem" --tlskey "$TLS_SERVER/key.pem" \
         --containerd "$CTRD_SOCK" \
         --storage-driver "$driver" \
         --exec-opt native.cgroupdriver=cgroupfs \
@@ -331,7 +412,7 @@ start_dockerd() { # start_dockerd DRIVER; returns 1 if it does not come up
         --shutdown-timeout 5 \
         >>"$DOCKERD_LOG" 2>&1 </dev/null &
     DOCKERD_PID=$!
-    if ! wait_until "$READY_TIMEOUT" "$DOCKERD_PID" dockerd docker_ping; then
+    if ! wait_until "$READY_TIMEOUT" "$DOCKERD_PID" dockerd dockerd_ready; then
         show_log dockerd "$DOCKERD_LOG"
         stop_pid "$DOCKERD_PID" dockerd 15
         DOCKERD_PID=""
@@ -429,6 +510,10 @@ DRIVER=${IMGRAPH_TEST_STORAGE_DRIVER:-}
 DRIVER_FORCED=${DRIVER:+1}
 [[ -n $DRIVER ]] || DRIVER=$(detect_storage_driver)
 
+if ! make_tls_certs >"$TMP_ROOT/tls.log" 2>&1; then
+    show_log openssl "$TMP_ROOT/tls.log"
+    die "could not make the TLS certificates"
+fi
 start_containerd
 if ! start_dockerd "$DRIVER"; then
     if [[ $DRIVER == overlay2 && -z $DRIVER_FORCED ]]; then
@@ -465,6 +550,8 @@ export IMGRAPH_TEST_AUTH_PASSWORD="$AUTH_PASSWORD"
 export IMGRAPH_TEST_BUSYBOX="$BUSYBOX"
 export IMGRAPH_TEST_BASE_IMAGE=imgraph-test/busybox:1
 export IMGRAPH_TEST_DOCKERD_LOG="$DOCKERD_LOG"
+export IMGRAPH_TEST_TLS_HOST="tcp://127.0.0.1:$TLS_PORT"
+export IMGRAPH_TEST_CERT_PATH="$TLS_CLIENT"
 
 # --- base image ---------------------------------------------------------------
 ctx="$TMP_ROOT/base-image"
@@ -484,7 +571,8 @@ fi
 rm -rf "$ctx"
 
 log "ready in $((SECONDS - START_SECONDS))s: storage=$DRIVER" \
-    "DOCKER_HOST=$DOCKER_HOST registry=$REGISTRY auth-registry=$AUTH_REGISTRY"
+    "DOCKER_HOST=$DOCKER_HOST registry=$REGISTRY auth-registry=$AUTH_REGISTRY" \
+    "tls-host=$IMGRAPH_TEST_TLS_HOST"
 
 # --- run CMD ----------------------------------------------------------------
 # CMD runs in the background so that a TERM sent to this script reaches the

@@ -6,7 +6,7 @@ mod dockerignore;
 mod limits;
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use bollard::Docker;
@@ -101,32 +101,24 @@ pub enum BuildError {
 }
 
 impl Engine {
-    /// Connects as the Docker CLI does (`DOCKER_HOST`, else the default socket) and negotiates the API version.
-    /// TLS daemons (`DOCKER_TLS_VERIFY`, `https://`) are not supported yet.
+    /// Connects as the Docker CLI does and negotiates the API version: `DOCKER_HOST` (`unix://…`, `tcp://…`), else
+    /// the default socket; for TCP hosts, TLS when `DOCKER_TLS_VERIFY` is non-empty (see [`Engine::connect_to`]).
     pub async fn connect() -> Result<Self, EngineError> {
-        let host = std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty());
-        let tls = std::env::var("DOCKER_TLS_VERIFY").is_ok_and(|v| !v.is_empty());
-        if tls && host.as_deref().is_some_and(|h| h.starts_with("tcp://")) {
-            return Err(tls_unsupported(host.as_deref().unwrap_or(DEFAULT_HOST)));
-        }
-        Self::connect_to(host.as_deref()).await
+        Self::connect_to(env_var("DOCKER_HOST").as_deref()).await
     }
 
     /// Connects to `host` (`unix://…`, `tcp://…`; `None` = the default socket) and checks that it answers.
+    ///
+    /// TLS is set up as the Docker CLI does, from the environment: with `DOCKER_TLS_VERIFY` non-empty (or an
+    /// `https://` host) the daemon's certificate is verified against `ca.pem` and the client presents `cert.pem` and
+    /// `key.pem`, all three from `DOCKER_CERT_PATH` (default: `$DOCKER_CONFIG`, else `~/.docker`). A TCP host without
+    /// a port gets 2376 with TLS and 2375 without.
     pub async fn connect_to(host: Option<&str>) -> Result<Self, EngineError> {
         let host = host.unwrap_or(DEFAULT_HOST);
-        if host.starts_with("https://") {
-            return Err(tls_unsupported(host));
-        }
-        let unreachable = |e: BollardError| EngineError::Unreachable { host: host.to_owned(), message: e.to_string() };
-        let docker = Docker::connect_with_host(host).map_err(|e| match e {
-            BollardError::UnsupportedURISchemeError { .. } => {
-                EngineError::Api(format!("unsupported DOCKER_HOST `{host}` (expected unix:// or tcp://)"))
-            }
-            e => unreachable(e),
-        })?;
-        let docker = docker.with_timeout(CLIENT_TIMEOUT).negotiate_version().await.map_err(unreachable)?;
-        docker.ping().await.map_err(unreachable)?;
+        let tls = env_var("DOCKER_TLS_VERIFY").is_some();
+        let (target, docker) = open(host, tls)?;
+        let docker = docker.negotiate_version().await.map_err(|e| target.error(e))?;
+        docker.ping().await.map_err(|e| target.error(e))?;
         Ok(Self { docker })
     }
 
@@ -364,10 +356,189 @@ fn label_instruction(labels: &BTreeMap<String, String>) -> Option<String> {
     Some(format!("LABEL {}", pairs.join(" ")))
 }
 
-fn tls_unsupported(host: &str) -> EngineError {
-    EngineError::Api(format!(
-        "cannot connect to {host}: TLS-protected Docker daemons (DOCKER_TLS_VERIFY, https://) are not supported yet"
-    ))
+/// A non-empty environment variable (the Docker CLI treats empty ones as unset).
+fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// Where a client connects: the host as it was completed (the one to name in errors), and the certificate directory
+/// when it uses TLS.
+struct Target {
+    host: String,
+    cert_dir: Option<PathBuf>,
+}
+
+/// A client for `host`, not yet contacted.
+fn open(host: &str, tls: bool) -> Result<(Target, Docker), EngineError> {
+    let timeout = CLIENT_TIMEOUT.as_secs();
+    let version = bollard::API_DEFAULT_VERSION;
+    if host.starts_with("unix://") {
+        let target = Target { host: host.to_owned(), cert_dir: None };
+        let docker = Docker::connect_with_unix(host, timeout, version).map_err(|e| target.error(e))?;
+        return Ok((target, docker));
+    }
+    let Some((address, tls)) = tcp_address(host, tls) else {
+        return Err(EngineError::Api(format!("unsupported DOCKER_HOST `{host}` (expected unix:// or tcp://)")));
+    };
+    if !tls {
+        let target = Target { host: address, cert_dir: None };
+        let docker = Docker::connect_with_http(&target.host, timeout, version).map_err(|e| target.error(e))?;
+        return Ok((target, docker));
+    }
+    let dir = cert_dir().ok_or_else(|| {
+        EngineError::Api(format!(
+            "cannot connect to {address} with TLS: no certificate directory (set DOCKER_CERT_PATH, or HOME for ~/.docker)"
+        ))
+    })?;
+    let [ca, cert, key] = tls_files(&address, &dir)?;
+    let docker = Docker::connect_with_ssl(&address, &key, &cert, &ca, timeout, version)
+        .map_err(|e| EngineError::Api(format!("cannot connect to {address} with TLS: {}", with_sources(&e))))?;
+    Ok((Target { host: address, cert_dir: Some(dir) }, docker))
+}
+
+/// A `tcp://` host completed as the Docker CLI does: `localhost` for an empty host name and, when no port is given,
+/// 2376 with TLS and 2375 without; and whether to use TLS. `https://` hosts always use it, `http://` ones never.
+/// `None` for other schemes.
+fn tcp_address(host: &str, tls: bool) -> Option<(String, bool)> {
+    let (scheme, rest) = host.split_once("://")?;
+    let tls = match scheme {
+        "tcp" => tls,
+        "https" => true,
+        "http" => false,
+        _ => return None,
+    };
+    let (authority, path) = rest.find('/').map_or((rest, ""), |i| rest.split_at(i));
+    // `[v6]:port`, `[v6]`, `name:port`, `name`, `:port`, ``.
+    let (name, port) = match authority.rfind(':') {
+        Some(i) if !authority[i..].contains(']') => (&authority[..i], &authority[i + 1..]),
+        _ => (authority, ""),
+    };
+    let name = if name.is_empty() { "localhost" } else { name };
+    let port = match port {
+        "" if tls => "2376",
+        "" => "2375",
+        port => port,
+    };
+    Some((format!("{scheme}://{name}:{port}{path}"), tls))
+}
+
+/// Where the Docker CLI looks for `ca.pem`, `cert.pem` and `key.pem`.
+fn cert_dir() -> Option<PathBuf> {
+    let configured = env_var("DOCKER_CERT_PATH").or_else(|| env_var("DOCKER_CONFIG")).map(PathBuf::from);
+    configured.or_else(|| std::env::home_dir().map(|home| home.join(".docker")))
+}
+
+/// `ca.pem`, `cert.pem` and `key.pem` in `dir`, each checked to be readable PEM of the right kind. bollard reads the
+/// client's pair only during the handshake, and silently sends none when it cannot: the daemon would then only say
+/// that the handshake failed.
+fn tls_files(address: &str, dir: &Path) -> Result<[PathBuf; 3], EngineError> {
+    const CERTIFICATE: &[&str] = &["CERTIFICATE"];
+    // What rustls can load: PKCS#8, PKCS#1 (RSA) and SEC1 (EC) keys, not encrypted ones.
+    const KEY: &[&str] = &["PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY"];
+    let files = [
+        ("ca.pem", "CA certificate", CERTIFICATE),
+        ("cert.pem", "client certificate", CERTIFICATE),
+        ("key.pem", "client key", KEY),
+    ];
+    for (name, what, labels) in files {
+        let path = dir.join(name);
+        let fail = |problem: String| {
+            EngineError::Api(format!(
+                "cannot connect to {address} with TLS: {problem} (DOCKER_CERT_PATH must name the directory holding \
+                 ca.pem, cert.pem and key.pem)"
+            ))
+        };
+        let text = std::fs::read(&path).map_err(|e| fail(format!("cannot read the {what} {}: {e}", path.display())))?;
+        if !holds_pem(&String::from_utf8_lossy(&text), labels) {
+            return Err(fail(format!("the {what} {} holds no PEM {}", path.display(), labels.join(" or "))));
+        }
+    }
+    Ok(["ca.pem", "cert.pem", "key.pem"].map(|name| dir.join(name)))
+}
+
+/// Whether `text` has a PEM block labelled one of `labels` (`-----BEGIN LABEL-----`).
+fn holds_pem(text: &str, labels: &[&str]) -> bool {
+    text.lines().any(|line| {
+        let label = line.trim().strip_prefix("-----BEGIN ").and_then(|l| l.strip_suffix("-----"));
+        label.is_some_and(|label| labels.contains(&label))
+    })
+}
+
+impl Target {
+    /// A failure to reach the daemon, or to talk to it at all. A daemon that is not there is
+    /// [`EngineError::Unreachable`]; one that wants TLS, fails the TLS handshake or drops the TLS connection is an
+    /// error of its own (it is there, and another hint helps).
+    fn error(&self, error: BollardError) -> EngineError {
+        let host = &self.host;
+        match &error {
+            // What a Go TLS server answers to plain HTTP.
+            BollardError::DockerResponseServerError { status_code: 400, message }
+                if message.contains("HTTPS server") =>
+            {
+                return EngineError::Api(format!(
+                    "cannot connect to the Docker daemon at {host}: it expects TLS ({}); set DOCKER_TLS_VERIFY=1 and \
+                     DOCKER_CERT_PATH to the directory holding ca.pem, cert.pem and key.pem",
+                    message.trim()
+                ));
+            }
+            _ => {}
+        }
+        let message = with_sources(&error);
+        let Some(dir) = &self.cert_dir else { return EngineError::Unreachable { host: host.to_owned(), message } };
+        if sources(&error).any(is_tls_failure) {
+            return EngineError::Api(format!(
+                "TLS with the Docker daemon at {host} failed ({message}); check ca.pem, cert.pem and key.pem in {}",
+                dir.display()
+            ));
+        }
+        // With TLS 1.3 a daemon checks the client certificate after the handshake and may then just close the
+        // connection: hyper reports a cancelled request with no I/O error (refused connections and DNS failures
+        // carry one).
+        if matches!(error, BollardError::HyperLegacyError { .. }) && !sources(&error).any(|e| e.is::<std::io::Error>())
+        {
+            return EngineError::Api(format!(
+                "the Docker daemon at {host} closed the TLS connection ({message}); does it accept the client \
+                 certificate {}?",
+                dir.join("cert.pem").display()
+            ));
+        }
+        EngineError::Unreachable { host: host.to_owned(), message }
+    }
+}
+
+/// `error` and its sources (bollard's own message often stops at "client error (Connect)").
+fn with_sources(error: &BollardError) -> String {
+    let mut message = String::new();
+    for e in sources(error) {
+        let text = e.to_string();
+        if !message.contains(&text) {
+            if !message.is_empty() {
+                message.push_str(": ");
+            }
+            message.push_str(&text);
+        }
+    }
+    message
+}
+
+/// tokio-rustls reports TLS failures (a bad certificate, an alert from the daemon) as an InvalidData I/O error, which
+/// hyper-rustls wraps in another I/O error during the handshake.
+fn is_tls_failure(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut error = error;
+    while let Some(io) = error.downcast_ref::<std::io::Error>() {
+        if io.kind() == std::io::ErrorKind::InvalidData {
+            return true;
+        }
+        match io.get_ref() {
+            Some(inner) => error = inner,
+            None => break,
+        }
+    }
+    false
+}
+
+fn sources<'a>(error: &'a BollardError) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(error as &(dyn std::error::Error + 'static)), |e| e.source())
 }
 
 /// The daemon's own message when it sent one, with what we were doing.
@@ -428,5 +599,71 @@ mod tests {
         assert_eq!(registry_address("localhost/a"), "localhost");
         assert_eq!(registry_address("library/debian"), "https://index.docker.io/v1/");
         assert_eq!(registry_address("debian"), "https://index.docker.io/v1/");
+    }
+
+    #[test]
+    fn tcp_hosts_are_completed_as_the_docker_cli_does() {
+        let address = |host, tls| tcp_address(host, tls).map(|(a, tls)| format!("{a} tls={tls}"));
+        assert_eq!(address("tcp://10.0.0.1", false).as_deref(), Some("tcp://10.0.0.1:2375 tls=false"));
+        assert_eq!(address("tcp://10.0.0.1", true).as_deref(), Some("tcp://10.0.0.1:2376 tls=true"));
+        assert_eq!(address("tcp://10.0.0.1:1234", true).as_deref(), Some("tcp://10.0.0.1:1234 tls=true"));
+        assert_eq!(address("tcp://", false).as_deref(), Some("tcp://localhost:2375 tls=false"));
+        assert_eq!(address("tcp://:2380", true).as_deref(), Some("tcp://localhost:2380 tls=true"));
+        assert_eq!(address("tcp://[::1]", true).as_deref(), Some("tcp://[::1]:2376 tls=true"));
+        assert_eq!(address("tcp://[::1]:99/base", false).as_deref(), Some("tcp://[::1]:99/base tls=false"));
+        assert_eq!(address("https://docker.example", false).as_deref(), Some("https://docker.example:2376 tls=true"));
+        assert_eq!(address("http://docker.example", true).as_deref(), Some("http://docker.example:2375 tls=false"));
+        assert_eq!(address("ssh://docker.example", true), None);
+        assert_eq!(address("docker.example", true), None);
+    }
+
+    const CERT: &str = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+    const KEY: &str = "-----BEGIN EC PRIVATE KEY-----\nMHcC\n-----END EC PRIVATE KEY-----\n";
+
+    fn tls_error(dir: &Path) -> String {
+        match tls_files("tcp://h:2376", dir) {
+            Err(EngineError::Api(message)) => message,
+            other => panic!("expected an error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn tls_files_are_checked_and_named() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let error = tls_error(dir.path());
+        let ca = dir.path().join("ca.pem");
+        assert!(error.contains(&format!("cannot read the CA certificate {}", ca.display())), "{error}");
+        assert!(error.contains("DOCKER_CERT_PATH"), "{error}");
+
+        std::fs::write(dir.path().join("ca.pem"), CERT).unwrap();
+        std::fs::write(dir.path().join("cert.pem"), CERT).unwrap();
+        let error = tls_error(dir.path());
+        assert!(error.contains(&format!("the client key {}", dir.path().join("key.pem").display())), "{error}");
+
+        std::fs::write(dir.path().join("key.pem"), CERT).unwrap();
+        let error = tls_error(dir.path());
+        assert!(error.contains("key.pem holds no PEM PRIVATE KEY or RSA PRIVATE KEY"), "{error}");
+
+        std::fs::write(dir.path().join("key.pem"), KEY).unwrap();
+        let files = tls_files("tcp://h:2376", dir.path()).expect("all three");
+        assert_eq!(files, ["ca.pem", "cert.pem", "key.pem"].map(|f| dir.path().join(f)));
+    }
+
+    /// rustls picks its crypto provider from its crate features only when exactly one is compiled in (bollard's
+    /// `aws-lc-rs`, as reqwest's); with two, building a TLS client would panic.
+    #[test]
+    fn a_tls_client_can_be_built() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("ca.pem"), "").unwrap();
+        let file = |name| dir.path().join(name);
+        let docker = Docker::connect_with_ssl(
+            "tcp://127.0.0.1:2376",
+            &file("key.pem"),
+            &file("cert.pem"),
+            &file("ca.pem"),
+            1,
+            bollard::API_DEFAULT_VERSION,
+        );
+        assert!(docker.is_ok(), "{docker:?}");
     }
 }

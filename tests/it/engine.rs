@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use imgraph::engine::{self, BuildError, BuildRequest, Engine, EngineError};
@@ -222,4 +222,125 @@ async fn context_errors_abort_the_build() {
         Err(BuildError::Context(message)) => assert!(message.contains(".dockerignore"), "{message}"),
         other => panic!("expected a context error, got {other:?}"),
     }
+}
+
+/// The daemon's TLS listener and a client's `DOCKER_CERT_PATH` for it (from with-test-env.sh).
+fn tls_env() -> (String, PathBuf) {
+    let var = |name| std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set by with-test-env.sh"));
+    (var("IMGRAPH_TEST_TLS_HOST"), PathBuf::from(var("IMGRAPH_TEST_CERT_PATH")))
+}
+
+/// A one-image tree on the test base image.
+fn tls_tree(env: &TestEnv) -> TestTree {
+    TestTree::new().file("images.toml", "namespace = \"t-tls\"\n").image(
+        "app",
+        "app",
+        "1.0",
+        &format!("FROM {}\n", env.base_image),
+    )
+}
+
+/// `imgraph status .` in `tree` against `host`, with TLS verification when `cert_path` is given.
+fn status_over_tcp(tree: &TestTree, host: &str, cert_path: Option<&Path>) -> (Option<i32>, String, String) {
+    let mut command = Command::new(crate::harness::IMGRAPH);
+    command
+        .args(["status", "."])
+        .current_dir(tree.path())
+        .env("XDG_CONFIG_HOME", tree.path().join(".no-user-config"))
+        .env("DOCKER_HOST", host)
+        .env_remove("DOCKER_TLS_VERIFY")
+        .env_remove("DOCKER_CERT_PATH");
+    if let Some(dir) = cert_path {
+        command.env("DOCKER_TLS_VERIFY", "1").env("DOCKER_CERT_PATH", dir);
+    }
+    let output = command.output().expect("run imgraph");
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+    (output.status.code(), text(&output.stdout), text(&output.stderr))
+}
+
+#[test]
+fn connects_to_a_tls_daemon_with_client_certificates() {
+    let Some(env) = test_env() else { return };
+    let (host, certs) = tls_env();
+    let tree = tls_tree(&env);
+    let (code, stdout, stderr) = status_over_tcp(&tree, &host, Some(&certs));
+    assert_eq!(code, Some(0), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stdout.starts_with("app "), "{stdout}");
+}
+
+#[test]
+fn missing_tls_files_are_named() {
+    let Some(env) = test_env() else { return };
+    let (host, certs) = tls_env();
+    let tree = tls_tree(&env);
+    let empty = tempfile::tempdir().expect("temp dir");
+    let (code, _, stderr) = status_over_tcp(&tree, &host, Some(empty.path()));
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot read the CA certificate {}", empty.path().join("ca.pem").display())),
+        "{stderr}"
+    );
+
+    // The daemon's CA alone: no client certificate to present.
+    std::fs::copy(certs.join("ca.pem"), empty.path().join("ca.pem")).expect("copy ca.pem");
+    let (code, _, stderr) = status_over_tcp(&tree, &host, Some(empty.path()));
+    assert_eq!(code, Some(1), "{stderr}");
+    let cert = empty.path().join("cert.pem");
+    assert!(stderr.contains(&format!("cannot read the client certificate {}", cert.display())), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn a_tls_daemon_without_tls_verify_fails_cleanly() {
+    let Some(env) = test_env() else { return };
+    let (host, _) = tls_env();
+    let (code, _, stderr) = status_over_tcp(&tls_tree(&env), &host, None);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("it expects TLS") && stderr.contains("DOCKER_TLS_VERIFY=1"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn a_daemon_certificate_from_another_ca_is_refused() {
+    let Some(env) = test_env() else { return };
+    let (host, certs) = tls_env();
+    let other = tempfile::tempdir().expect("temp dir");
+    for file in ["cert.pem", "key.pem"] {
+        std::fs::copy(certs.join(file), other.path().join(file)).expect("copy");
+    }
+    // A certificate that did not sign the daemon's.
+    std::fs::copy(certs.join("cert.pem"), other.path().join("ca.pem")).expect("copy");
+    let (code, _, stderr) = status_over_tcp(&tls_tree(&env), &host, Some(other.path()));
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("TLS with the Docker daemon at") && stderr.contains("UnknownIssuer"), "{stderr}");
+}
+
+#[test]
+fn a_client_certificate_the_daemon_refuses_is_named() {
+    let Some(env) = test_env() else { return };
+    let (host, certs) = tls_env();
+    // The daemon's own certificate (serverAuth only) as the client's: the daemon refuses it after the handshake.
+    let server = certs.parent().expect("the TLS dir").join("server");
+    let other = tempfile::tempdir().expect("temp dir");
+    for (from, file) in [(&certs, "ca.pem"), (&server, "cert.pem"), (&server, "key.pem")] {
+        std::fs::copy(from.join(file), other.path().join(file)).expect("copy");
+    }
+    let (code, _, stderr) = status_over_tcp(&tls_tree(&env), &host, Some(other.path()));
+    assert_eq!(code, Some(1), "{stderr}");
+    // The daemon's alert, or (when it closes the connection first) a question about the certificate.
+    assert!(stderr.contains("BadCertificate") || stderr.contains("does it accept the client certificate"), "{stderr}");
+    assert!(stderr.contains(&other.path().display().to_string()), "{stderr}");
+}
+
+#[test]
+fn an_unreachable_tls_daemon_is_unreachable() {
+    let Some(env) = test_env() else { return };
+    let (_, certs) = tls_env();
+    // A port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let host = format!("tcp://127.0.0.1:{port}");
+    let (code, _, stderr) = status_over_tcp(&tls_tree(&env), &host, Some(&certs));
+    assert_eq!(code, Some(4), "{stderr}");
+    assert!(stderr.contains(&format!("cannot connect to the Docker daemon at {host}")), "{stderr}");
+    assert!(stderr.contains("Docker is not running. Please start Docker and try again."), "{stderr}");
 }
