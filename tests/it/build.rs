@@ -346,3 +346,31 @@ fn ctrl_c_stops_running_builds_and_leaves_no_containers() {
     }
     assert!(!leftovers(), "no container of the interrupted build is left");
 }
+
+#[test]
+fn published_parents_are_pulled_and_a_failed_pull_fails_only_who_needs_it() {
+    let Some(env) = test_env() else { return };
+    let registry = &env.registry;
+    let parent = format!("{registry}/t-pull/base:1.0");
+    docker(&["tag", &env.base_image, &parent]);
+    docker(&["push", &parent]);
+    docker(&["rmi", &parent]);
+    let missing = format!("{registry}/t-pull/nowhere:1");
+    let tree = TestTree::new()
+        .file(
+            "images.toml",
+            format!("registry = \"{registry}\"\nnamespace = \"t-pull\"\nbase_images = [\"{missing}\"]\n"),
+        )
+        .image("base", "base", "1.0", "FROM scratch\nCOPY not-here /\n")
+        .image("child", "child", "1", "FROM {{ \"base\" | image_tag }}\nRUN true\n")
+        .image("orphan", "orphan", "1", &format!("FROM {missing}\n"));
+    let run = tree.run(&["build", ".", "--json"]).expect_code(1);
+    assert_eq!(
+        final_states(&run),
+        [("child", "verified"), ("orphan", "error")].map(|(a, b)| (a.to_owned(), b.to_owned()))
+    );
+    let orphan = events(&run).into_iter().find(|e| e["event"] == "finished" && e["name"] == "orphan").unwrap();
+    assert!(orphan["reason"].as_str().unwrap().starts_with(&format!("cannot pull {missing}")), "{orphan}");
+    let log = std::fs::read_to_string(tree.path().join("imgraph-logs/child.log")).unwrap();
+    assert!(log.contains(&format!("# pull {parent}")), "{log}");
+}
