@@ -58,8 +58,11 @@ pub struct Planned {
     pub image: usize,
     pub state: State,
     pub reason: String,
-    /// What the daemon has under the image's label, if anything.
+    /// What the daemon has under the image's label, when it was asked (not for images the registry has,
+    /// unless `--no-pull` asks the daemon first).
     pub local: Option<LocalImage>,
+    /// The manifest digest the registry serves for a published image, when it said.
+    pub digest: Option<String>,
 }
 
 /// docker-pkg's two ways of looking (`--no-pull` flips the order and trusts the daemon first).
@@ -94,30 +97,45 @@ async fn classify_one(
     mode: PullMode,
 ) -> Result<Planned, EngineError> {
     let image = &tree.images[index];
-    let planned = |state, reason: String, local| Planned { image: index, state, reason, local };
+    let planned =
+        |state, reason: &str, local, digest| Planned { image: index, state, reason: reason.into(), local, digest };
     if let Some(why) = &image.invalid {
-        return Ok(planned(State::Error, why.clone(), None));
+        return Ok(planned(State::Error, why, None, None));
     }
-    let local = engine.inspect(&image.label).await?;
-    if mode == PullMode::NoPull && local.is_none() {
-        return Ok(planned(State::ToBuild, "not in the daemon".into(), None));
-    }
-    let registry_answer = match tree.config.registry() {
-        "" => None,
-        host => Some(registry.tag_state(host, repository_path(image, host), &image.tag).await),
+    let host = tree.config.registry();
+    let ask_registry = || async {
+        if host.is_empty() {
+            None
+        } else {
+            Some(registry.tag_state(host, repository_path(image, host), &image.tag).await)
+        }
     };
-    Ok(match (registry_answer, local) {
-        (Some(Err(e)), local) => planned(State::Error, e.message, local),
-        (Some(Ok(TagState::Present { .. })), local) => planned(State::Published, "200 from registry".into(), local),
-        (answer, Some(local)) => {
-            let why =
-                if answer.is_some() { "in the daemon, not in the registry" } else { "in the daemon (no registry)" };
-            planned(State::Built, why.into(), Some(local))
-        }
-        (Some(Ok(TagState::Absent)), None) => {
-            planned(State::ToBuild, "404 from registry, not in the daemon".into(), None)
-        }
-        (None, None) => planned(State::ToBuild, "not in the daemon (no registry)".into(), None),
+    Ok(match mode {
+        // Registry first; the daemon is asked only about what the registry lacks (a no-op run of a published
+        // tree then costs one HEAD per image and nothing else).
+        PullMode::Pull => match ask_registry().await {
+            Some(Err(e)) => planned(State::Error, &e.message, None, None),
+            Some(Ok(TagState::Present { digest })) => planned(State::Published, "200 from registry", None, digest),
+            answer => match (engine.inspect(&image.label).await?, answer.is_some()) {
+                (Some(local), true) => planned(State::Built, "in the daemon, not in the registry", Some(local), None),
+                (Some(local), false) => planned(State::Built, "in the daemon (no registry)", Some(local), None),
+                (None, true) => planned(State::ToBuild, "404 from registry, not in the daemon", None, None),
+                (None, false) => planned(State::ToBuild, "not in the daemon (no registry)", None, None),
+            },
+        },
+        PullMode::NoPull => match engine.inspect(&image.label).await? {
+            None => planned(State::ToBuild, "not in the daemon", None, None),
+            Some(local) => match ask_registry().await {
+                Some(Err(e)) => planned(State::Error, &e.message, Some(local), None),
+                Some(Ok(TagState::Present { digest })) => {
+                    planned(State::Published, "200 from registry", Some(local), digest)
+                }
+                Some(Ok(TagState::Absent)) => {
+                    planned(State::Built, "in the daemon, not in the registry", Some(local), None)
+                }
+                None => planned(State::Built, "in the daemon (no registry)", Some(local), None),
+            },
+        },
     })
 }
 

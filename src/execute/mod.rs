@@ -151,10 +151,15 @@ impl Run {
             }
         }
         if planned.state != State::ToBuild {
-            let identity = planned.local.as_ref().map_or_else(
-                || image.label.clone(),
-                |l| l.labels.get(FINGERPRINT_LABEL).cloned().unwrap_or_else(|| l.id.clone()),
-            );
+            // Children's fingerprints name a published parent by its registry digest, a local one by its own
+            // fingerprint (or image id).
+            let local = planned.local.as_ref();
+            let identity = planned
+                .digest
+                .clone()
+                .or_else(|| local.and_then(|l| l.labels.get(FINGERPRINT_LABEL).cloned()))
+                .or_else(|| local.map(|l| l.id.clone()))
+                .unwrap_or_else(|| image.label.clone());
             self.identities.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(index, identity);
             if planned.state != State::Built || !publishing {
                 return Ok(planned.state);
@@ -283,13 +288,13 @@ impl Run {
         Ok(())
     }
 
-    /// References to pull before building `index` (docker-pkg: its published parents, and the base images
-    /// it uses, refreshed).
+    /// References to pull before building `index`, as docker-pkg does: its published parents (whether or not
+    /// the daemon has them), and the base images it uses, refreshed.
     fn needed_pulls(&self, index: usize, rendered: &Rendered) -> Vec<String> {
         let mut pulls: Vec<String> = self.parents[&index]
             .iter()
             .filter_map(|p| self.plan.get(p))
-            .filter(|p| p.state == State::Published && p.local.is_none())
+            .filter(|p| p.state == State::Published)
             .map(|p| self.tree.images[p.image].label.clone())
             .collect();
         pulls.extend(
