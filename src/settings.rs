@@ -47,7 +47,8 @@ pub struct Config {
     pub verify_command: String,
     pub verify_args: Vec<String>,
     pub container_limits: BTreeMap<String, String>,
-    /// Registries (host[:port]) reached over plain HTTP; loopback registries always are.
+    /// Registries (host[:port]) that may be reached over plain HTTP when they do not speak TLS; loopback
+    /// registries always may.
     pub insecure_registries: Vec<String>,
     /// Where per-image build and verify logs go.
     pub log_dir: PathBuf,

@@ -6,6 +6,8 @@
 //! (`repository:<name>:pull`) is fetched from the challenge's realm (with Basic credentials when there are
 //! some) and cached. Credentials come from the imgraph config (for its `registry` only), then Docker's
 //! `config.json` and credential helpers; they are looked up only when a registry asks.
+//!
+//! HTTPS always, except for loopback and `insecure_registries` registries that do not speak TLS.
 
 mod auth;
 mod credentials;
@@ -107,6 +109,8 @@ struct Inner {
     docker_config_dir: Option<PathBuf>,
     /// Per normalised registry, looked up once.
     credentials: Mutex<HashMap<String, Arc<OnceCell<Option<Credentials>>>>>,
+    /// Per registry allowed plain HTTP: whether it answers HTTPS, probed once.
+    speaks_https: Mutex<HashMap<String, Arc<OnceCell<bool>>>>,
     /// Per registry as given: the scheme its last 401 asked for.
     challenges: Mutex<HashMap<String, Challenge>>,
     /// Per (registry, scope); the async lock makes concurrent checks share one token request.
@@ -179,7 +183,9 @@ impl RegistryClient {
         }
         // As docker-pkg: the proxy is for HTTPS registries (plain HTTP ones are loopback or explicitly local).
         if let Some(proxy) = config.http_proxy.as_deref().filter(|p| !p.is_empty()) {
-            let proxy = reqwest::Proxy::https(proxy).map_err(|e| error(format!("invalid http_proxy {proxy}: {e}")))?;
+            let proxy = reqwest::Proxy::https(proxy)
+                .map_err(|e| error(format!("invalid http_proxy {proxy}: {e}")))?
+                .no_proxy(reqwest::NoProxy::from_string("localhost,127.0.0.0/8,::1"));
             builder = builder.proxy(proxy);
         }
         let http = builder.build().map_err(|e| error(format!("cannot set up the HTTP client: {e}")))?;
@@ -198,6 +204,7 @@ impl RegistryClient {
             config_credentials,
             docker_config_dir: options.docker_config_dir,
             credentials: Mutex::default(),
+            speaks_https: Mutex::default(),
             challenges: Mutex::default(),
             tokens: Mutex::default(),
         };
@@ -218,6 +225,21 @@ impl RegistryClient {
             .map_err(|message| RegistryError { reference: registry.to_owned(), message })
     }
 }
+
+/// Every message of an error's source chain, joined.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(source) = cause {
+        text.push_str(": ");
+        text.push_str(&source.to_string());
+        cause = source.source();
+    }
+    text
+}
+
+/// How long the HTTPS probe of a loopback or insecure registry may take.
+const HTTPS_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
@@ -269,7 +291,7 @@ fn auth_refused(status: StatusCode, at: &str, registry: &str, found: Option<&Cre
 impl Inner {
     async fn tag_state(&self, registry: &str, repository: &str, tag: &str) -> Result<TagState, String> {
         validate(registry, repository, tag)?;
-        let target = self.target(registry, repository);
+        let target = self.target(registry, repository).await;
         let url = Url::parse(&format!("{}/v2/{}/manifests/{tag}", target.origin, target.repository))
             .map_err(|e| format!("invalid registry address `{registry}`: {e}"))?;
         let mut auth = self.known_auth(&target).await?;
@@ -294,9 +316,9 @@ impl Inner {
         }
     }
 
-    fn target<'a>(&self, registry: &'a str, repository: &str) -> Target<'a> {
+    async fn target<'a>(&self, registry: &'a str, repository: &str) -> Target<'a> {
         let plain_http = transport::uses_plain_http(registry, &self.insecure_registries);
-        let scheme = if plain_http { "http" } else { "https" };
+        let scheme = if !plain_http || self.speaks_https(registry).await { "https" } else { "http" };
         // Docker Hub's API lives at registry-1.docker.io, and its official images under `library/`.
         let (host, repository) = if normalize_host(registry) == "docker.io" {
             let repository =
@@ -306,6 +328,25 @@ impl Inner {
             (registry, repository.to_owned())
         };
         Target { registry, origin: format!("{scheme}://{host}"), plain_http, repository }
+    }
+
+    /// Whether a registry that may be reached over plain HTTP answers HTTPS, as the Docker daemon tries it first
+    /// (docker-pkg's `registry: localhost` setups serve TLS on :443). One try, no retries: anything but an
+    /// HTTPS answer or a refused certificate means plain HTTP.
+    async fn speaks_https(&self, registry: &str) -> bool {
+        let cell = lock(&self.speaks_https).entry(registry.to_owned()).or_default().clone();
+        *cell
+            .get_or_init(|| async {
+                let Ok(url) = Url::parse(&format!("https://{registry}/v2/")) else { return false };
+                let Ok(_permit) = self.permits.acquire().await else { return false };
+                match self.http.get(url).timeout(HTTPS_PROBE_TIMEOUT).send().await {
+                    Ok(_) => true,
+                    // A certificate it presented was refused: it speaks TLS, and the check must say why it
+                    // failed rather than try plain HTTP. (A plain HTTP server gives a "corrupt message" instead.)
+                    Err(e) => error_chain(&e).contains("certificate"),
+                }
+            })
+            .await
     }
 
     /// A manifest request, with retries.
@@ -509,16 +550,19 @@ mod tests {
         assert!(validate("reg", "a", &"t".repeat(129)).is_err());
     }
 
-    #[test]
-    fn docker_hub_is_reached_at_its_api_host() {
+    #[tokio::test]
+    async fn docker_hub_is_reached_at_its_api_host_and_loopback_without_tls_over_http() {
         let client = RegistryClient::new(&Config::defaults()).unwrap();
-        let target = client.inner.target("docker.io", "alpine");
+        let target = client.inner.target("docker.io", "alpine").await;
         assert_eq!(
             (target.origin.as_str(), target.repository.as_str()),
             ("https://registry-1.docker.io", "library/alpine")
         );
-        let target = client.inner.target("localhost:5000", "ns/a");
-        assert_eq!((target.origin.as_str(), target.repository.as_str()), ("http://localhost:5000", "ns/a"));
+        // A port nobody listens on: the HTTPS probe fails, so plain HTTP.
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let registry = format!("localhost:{port}");
+        let target = client.inner.target(&registry, "ns/a").await;
+        assert_eq!(target.origin, format!("http://localhost:{port}"));
     }
 
     #[test]

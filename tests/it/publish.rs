@@ -139,17 +139,29 @@ fn publish_needs_a_registry() {
 }
 
 /// A `docker-registry` of the test's own, so it can be stopped mid-run and started again on the same storage.
-struct OwnRegistry {
+pub struct OwnRegistry {
     dir: tempfile::TempDir,
-    address: String,
+    pub address: String,
+    /// `tls:` lines of the registry config, when it serves HTTPS.
+    tls: String,
     process: Option<Child>,
 }
 
 impl OwnRegistry {
-    fn start() -> Self {
+    pub fn start() -> Self {
+        Self::start_with(String::new())
+    }
+
+    /// Serving HTTPS with the certificate and key of `server_dir` (`cert.pem`, `key.pem`).
+    pub fn start_tls(server_dir: &Path) -> Self {
+        let (cert, key) = (server_dir.join("cert.pem"), server_dir.join("key.pem"));
+        Self::start_with(format!("  tls:\n    certificate: {}\n    key: {}\n", cert.display(), key.display()))
+    }
+
+    fn start_with(tls: String) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let mut registry = Self { address: format!("127.0.0.1:{port}"), dir, process: None };
+        let mut registry = Self { address: format!("127.0.0.1:{port}"), dir, tls, process: None };
         registry.restart();
         registry
     }
@@ -160,9 +172,10 @@ impl OwnRegistry {
         std::fs::write(
             &config,
             format!(
-                "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {}\n",
+                "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {}\n{}",
                 storage.display(),
-                self.address
+                self.address,
+                self.tls
             ),
         )
         .unwrap();
@@ -249,4 +262,25 @@ fn nightly_tags_every_image_and_its_references_once_per_run() {
     ]);
     assert_eq!(parent, format!("t-nightly/base:1.0-{date}"));
     assert!(Path::new(&tree.path().join("imgraph-logs/app.log")).exists());
+}
+
+#[test]
+fn a_loopback_registry_serving_tls_is_checked_over_https_with_the_ca_bundle() {
+    let Some(env) = test_env() else { return };
+    let client = std::env::var("IMGRAPH_TEST_CERT_PATH").expect("IMGRAPH_TEST_CERT_PATH");
+    let client = Path::new(&client);
+    let registry = OwnRegistry::start_tls(&client.with_file_name("server"));
+    // docker-pkg's setup: `localhost`, a self-signed CA in `ca_bundle`.
+    let port = registry.address.rsplit(':').next().unwrap();
+    let tree = tree(
+        &format!("localhost:{port}"),
+        "t-tlsreg",
+        &format!("ca_bundle = \"{}\"\n", client.join("ca.pem").display()),
+    )
+    .image("app", "app", "1", &format!("FROM {}\n", env.base_image));
+    let status = tree.run(&["status", "."]).success();
+    assert_eq!(status.stdout(), "app  1  to-build: 404 from registry, not in the daemon\n");
+    let without_ca = tree.file("images.toml", format!("registry = \"localhost:{port}\"\nnamespace = \"t-tlsreg\"\n"));
+    let status = without_ca.run(&["status", "."]).expect_code(1);
+    assert!(status.stdout().contains("error: TLS error talking to localhost"), "{}", status.stdout());
 }
