@@ -1,7 +1,9 @@
 //! imgraph: a declarative image-graph build orchestrator, a drop-in for docker-pkg.
 //!
 //! The modules read as the pipeline: [`settings`] → [`discover`] → [`definition`] → [`tree`] → [`graph`] →
-//! [`report`], composed by the [`commands`]; [`exit`] owns the process exit codes.
+//! [`plan`] (asking the [`registry`] and the [`engine`]) → [`execute`] → [`report`], composed by the
+//! [`commands`]; [`update`] and [`prune`] are the changelog and cleanup commands' own steps; [`exit`] owns the
+//! process exit codes.
 
 pub mod cli;
 pub mod commands;
@@ -21,3 +23,9 @@ pub mod settings;
 pub mod timestamp;
 pub mod tree;
 pub mod update;
+
+/// Locks `mutex`, taking the data even if a panicking thread poisoned it: every value shared this way stays
+/// consistent between statements, so a panic elsewhere must not take the run down with it.
+pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}

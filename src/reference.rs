@@ -62,6 +62,13 @@ pub fn split(reference: &str) -> Reference<'_> {
     }
 }
 
+/// The registry a repository or reference names (`reg.example:5000` in `reg.example:5000/ns/a:1`), as Docker
+/// reads it: a first component with a `.` or `:`, or `localhost`, followed by more. `None` means Docker Hub.
+pub fn registry(reference: &str) -> Option<&str> {
+    let (first, _) = reference.split_once('/')?;
+    (first.contains(['.', ':']) || first == "localhost").then_some(first)
+}
+
 fn repository_problem(repository: &str) -> Option<String> {
     if repository.is_empty() {
         return Some("the name is empty".into());
@@ -70,10 +77,7 @@ fn repository_problem(repository: &str) -> Option<String> {
         return Some(format!("it is {} characters long (at most {NAME_MAX} are allowed)", repository.len()));
     }
     let mut components = repository.split('/').peekable();
-    if let Some(&first) = components.peek()
-        && repository.contains('/')
-        && (first.contains(['.', ':']) || first == "localhost")
-    {
+    if let Some(first) = registry(repository) {
         components.next();
         if let Some(p) = domain_problem(first) {
             return Some(format!("registry `{first}`: {p}"));
@@ -263,6 +267,17 @@ mod tests {
         assert!(check_digest(&hex).is_err());
         assert!(check_digest(&format!("9sha:{hex}")).is_err());
         assert_eq!(check_digest(&format!("multihash+base58:{hex}")), Ok(()));
+    }
+
+    #[test]
+    fn registries_are_first_components_that_look_like_hosts() {
+        assert_eq!(registry("reg.example:5000/ns/a:1"), Some("reg.example:5000"));
+        assert_eq!(registry("localhost/a"), Some("localhost"));
+        assert_eq!(registry("127.0.0.1:5000/a@sha256:00"), Some("127.0.0.1:5000"));
+        assert_eq!(registry("library/debian:12"), None);
+        // No `/`: the `:` is a tag's, not a port's.
+        assert_eq!(registry("debian:12"), None);
+        assert_eq!(registry("localhost"), None);
     }
 
     #[test]

@@ -246,7 +246,7 @@ fn parallel_map<T: Sync, R: Send>(items: &[T], workers: usize, f: impl Fn(&T) ->
                     let Some(item) = items.get(i) else { break };
                     local.push((i, f(item)));
                 }
-                results.lock().unwrap_or_else(std::sync::PoisonError::into_inner).extend(local);
+                crate::lock(&results).extend(local);
             });
         }
     });

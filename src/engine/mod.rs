@@ -556,12 +556,9 @@ fn without_none(references: Vec<String>) -> Vec<String> {
     references.into_iter().filter(|r| !r.starts_with("<none>")).collect()
 }
 
-/// The registry of a repository, as Docker reads it: a first component with a `.` or `:`, or `localhost`.
+/// The registry of a repository, as the daemon keys credentials: Docker Hub's index address when it names none.
 fn registry_address(repository: &str) -> &str {
-    match repository.split_once('/') {
-        Some((first, _)) if first.contains(['.', ':']) || first == "localhost" => first,
-        _ => "https://index.docker.io/v1/",
-    }
+    reference::registry(repository).unwrap_or("https://index.docker.io/v1/")
 }
 
 fn docker_credentials(credentials: &Credentials, serveraddress: &str) -> DockerCredentials {

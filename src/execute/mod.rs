@@ -60,8 +60,8 @@ struct Run {
     /// Pulls done (or failed) in this run, by reference: each is tried once, children wait for it.
     pulls: tokio::sync::Mutex<HashMap<String, Result<(), String>>>,
     results: Mutex<HashMap<usize, Record>>,
-    /// Images pushed by this run: their manifest digest.
-    pushed: Mutex<BTreeMap<usize, String>>,
+    /// Images pushed by this run.
+    pushed: Mutex<HashMap<usize, Pushed>>,
 }
 
 /// An image `publish` pushed.
@@ -118,7 +118,7 @@ pub async fn build(
         identities: Mutex::new(HashMap::new()),
         pulls: tokio::sync::Mutex::new(HashMap::new()),
         results: Mutex::new(HashMap::new()),
-        pushed: Mutex::new(BTreeMap::new()),
+        pushed: Mutex::new(HashMap::new()),
     });
     let worker = run.clone();
     let parents_of = |i: usize| run.parents.get(&i).cloned().unwrap_or_default();
@@ -131,10 +131,6 @@ pub async fn build(
 }
 
 impl Run {
-    fn lock_results(&self) -> std::sync::MutexGuard<'_, HashMap<usize, Record>> {
-        self.results.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
     /// One image's work: nothing for what is already there (or, when publishing, already published); build
     /// and verify what is missing; when publishing, verify what is only in the daemon, then push.
     async fn image(self: Arc<Self>, index: usize) -> Result<State, String> {
@@ -146,7 +142,7 @@ impl Run {
             State::Built if publishing => {}
             State::Error => return Err(planned.reason.clone()),
             state => {
-                self.lock_results()
+                crate::lock(&self.results)
                     .insert(index, (None, None, format!("already {}: {}", state.as_str(), planned.reason)));
             }
         }
@@ -160,7 +156,7 @@ impl Run {
                 .or_else(|| local.and_then(|l| l.labels.get(FINGERPRINT_LABEL).cloned()))
                 .or_else(|| local.map(|l| l.id.clone()))
                 .unwrap_or_else(|| image.label.clone());
-            self.identities.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(index, identity);
+            crate::lock(&self.identities).insert(index, identity);
             if planned.state != State::Built || !publishing {
                 return Ok(planned.state);
             }
@@ -172,8 +168,8 @@ impl Run {
             Ok((state, how)) => (*state, how.clone()),
             Err(why) => (State::Error, why.clone()),
         };
-        self.lock_results().insert(index, (Some(started.elapsed()), Some(log_path.clone()), reason.clone()));
-        let digest = self.pushed.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&index).cloned();
+        crate::lock(&self.results).insert(index, (Some(started.elapsed()), Some(log_path.clone()), reason.clone()));
+        let digest = crate::lock(&self.pushed).get(&index).map(|p| p.digest.clone());
         self.reporter.finished(&Finished {
             image: ImageLine { name: &image.name, tag: &image.tag, label: &image.label, state, reason: &reason },
             seconds: started.elapsed().as_secs_f64(),
@@ -213,13 +209,13 @@ impl Run {
         };
         let Some(extra_tags) = &self.options.publish else { return Ok((State::Verified, how)) };
         self.reporter.started(&image.name, Step::Push);
-        let digest = self.push(index, extra_tags, &mut log).await.map_err(|why| log.failure(&why))?;
+        let digest = self.push(index, extra_tags, &mut log).await.map_err(|why| log.failure(&why))?.digest;
         log.flush();
         Ok((State::Published, format!("{how}; pushed {digest}")))
     }
 
-    /// Tags and pushes one image, then checks that the registry has it: the digest it serves.
-    async fn push(&self, index: usize, extra_tags: &[String], log: &mut LogSink<'_>) -> Result<String, String> {
+    /// Tags and pushes one image, then checks that the registry has it, with the digest it serves.
+    async fn push(&self, index: usize, extra_tags: &[String], log: &mut LogSink<'_>) -> Result<Pushed, String> {
         let image = &self.tree.images[index];
         let host = self.tree.config.registry();
         let credentials = self.registry.credentials(host).await.map_err(|e| e.message)?;
@@ -245,9 +241,11 @@ impl Run {
             Ok(TagState::Absent) => return Err(format!("pushed, but {host} does not have {} afterwards", image.label)),
             Err(e) => return Err(format!("pushed, but checking the registry failed: {}", e.message)),
         };
-        self.pushed.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(index, digest.clone());
         log.line(&format!("# published {} {digest}", image.label));
-        Ok(digest)
+        let pushed =
+            Pushed { name: image.name.clone(), tag: image.tag.clone(), reference: image.label.clone(), digest, tags };
+        crate::lock(&self.pushed).insert(index, pushed.clone());
+        Ok(pushed)
     }
 
     /// Pulls what the build needs, then builds.
@@ -284,7 +282,7 @@ impl Run {
         if let Err(e) = built {
             return Err(log.failure(&format!("build failed: {e}")));
         }
-        self.identities.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(index, fingerprint);
+        crate::lock(&self.identities).insert(index, fingerprint);
         Ok(())
     }
 
@@ -315,8 +313,7 @@ impl Run {
         if let Some(done) = pulls.get(reference) {
             return done.clone();
         }
-        let host = reference.split('/').next().filter(|h| h.contains('.') || h.contains(':') || *h == "localhost");
-        let credentials = match host {
+        let credentials = match crate::reference::registry(reference) {
             Some(host) => self.registry.credentials(host).await.map_err(|e| e.message)?,
             None => None,
         };
@@ -349,7 +346,7 @@ impl Run {
         for (key, value) in build_args {
             hash.update(format!("\0arg {key}={value}").as_bytes());
         }
-        let identities = self.identities.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let identities = crate::lock(&self.identities);
         for parent in &self.parents[&index] {
             let identity = identities.get(parent).cloned().unwrap_or_else(|| self.tree.images[*parent].label.clone());
             hash.update(format!("\0parent {identity}").as_bytes());
@@ -376,7 +373,7 @@ impl Run {
 
     fn finish(&self, order: &[usize], outcomes: &BTreeMap<usize, Outcome<State>>, interrupted: bool) -> RunOutcome {
         let mut summary = Summary { images: order.len(), ..Summary::default() };
-        let results = self.lock_results();
+        let results = crate::lock(&self.results);
         let rows = order
             .iter()
             .map(|&i| {
@@ -413,22 +410,8 @@ impl Run {
                 Row { name: image.name.clone(), tag: image.tag.clone(), state, reason, duration, log }
             })
             .collect();
-        let pushed = self.pushed.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let pushed = order
-            .iter()
-            .filter_map(|i| pushed.get(i).map(|digest| (&self.tree.images[*i], digest)))
-            .map(|(image, digest)| {
-                let mut tags = vec![image.tag.clone()];
-                tags.extend(self.options.publish.iter().flatten().filter(|t| **t != image.tag).cloned());
-                Pushed {
-                    name: image.name.clone(),
-                    tag: image.tag.clone(),
-                    reference: image.label.clone(),
-                    digest: digest.clone(),
-                    tags,
-                }
-            })
-            .collect();
+        let pushed = crate::lock(&self.pushed);
+        let pushed = order.iter().filter_map(|i| pushed.get(i).cloned()).collect();
         RunOutcome { rows, summary, interrupted, pushed }
     }
 }

@@ -15,13 +15,14 @@ mod transport;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqwest::header::{ACCEPT, WWW_AUTHENTICATE};
 use reqwest::{RequestBuilder, Response, StatusCode, Url};
 use tokio::sync::{OnceCell, Semaphore};
 
+use crate::lock;
 use crate::settings::Config;
 use auth::{Challenge, TokenAnswer};
 use credentials::normalize_host;
@@ -240,10 +241,6 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 
 /// How long the HTTPS probe of a loopback or insecure registry may take.
 const HTTPS_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
 
 /// Reference parts that go into a URL path: checked so that odd input cannot reach another endpoint.
 fn validate(registry: &str, repository: &str, tag: &str) -> Result<(), String> {

@@ -159,12 +159,12 @@ impl Reporter {
     }
 
     fn plain(&self, message: &str) {
-        let _guard = self.out.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _guard = crate::lock(&self.out);
         eprintln!("{} {message}", timestamp::clock(SystemTime::now()));
     }
 
     fn json(&self, event: &Event<'_>) {
-        let _guard = self.out.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _guard = crate::lock(&self.out);
         if let Ok(line) = serde_json::to_string(event) {
             let mut stdout = std::io::stdout().lock();
             // A closed stdout must not stop the build; the exit code still tells the outcome.
@@ -185,7 +185,7 @@ impl Reporter {
             Style::Json => self.json(&Event::Started { name, step, time: timestamp::rfc3339(SystemTime::now()) }),
             Style::Plain => self.plain(&format!("{name}: {}", step.verb())),
             Style::Terminal => {
-                let mut bars = self.bars.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let mut bars = crate::lock(&self.bars);
                 let bar = bars.entry(name.to_owned()).or_insert_with(|| {
                     let bar =
                         self.multi.as_ref().map_or_else(ProgressBar::hidden, |m| m.add(ProgressBar::new_spinner()));
@@ -205,7 +205,7 @@ impl Reporter {
     /// The last output line of a running step, shown beside its spinner on a terminal.
     pub fn output(&self, name: &str, line: &str) {
         if self.style == Style::Terminal
-            && let Some(bar) = self.bars.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(name)
+            && let Some(bar) = crate::lock(&self.bars).get(name)
         {
             bar.set_message(line.chars().take(80).collect::<String>());
         }
@@ -213,7 +213,7 @@ impl Reporter {
 
     pub fn finished(&self, finished: &Finished<'_>) {
         let image = &finished.image;
-        if let Some(bar) = self.bars.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(image.name) {
+        if let Some(bar) = crate::lock(&self.bars).remove(image.name) {
             bar.finish_and_clear();
             if let Some(multi) = &self.multi {
                 multi.remove(&bar);

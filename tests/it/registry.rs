@@ -172,6 +172,14 @@ async fn registry_down_is_an_error_after_retries() {
     );
 }
 
+/// A manifest HEAD answered by a Bearer challenge whose realm is the mock's `/token`, service `reg`, then `extra`.
+fn bearer_challenge(server: &MockServer, extra: &str) -> Mock {
+    let challenge = format!(r#"Bearer realm="{}/token",service="reg"{extra}"#, server.uri());
+    Mock::given(method("HEAD"))
+        .and(path(MANIFEST_PATH))
+        .respond_with(ResponseTemplate::new(401).insert_header("www-authenticate", challenge.as_str()))
+}
+
 #[tokio::test]
 async fn bearer_token_is_fetched_once_and_reused() {
     let server = MockServer::start().await;
@@ -193,13 +201,7 @@ async fn bearer_token_is_fetched_once_and_reused() {
         .expect(2)
         .mount(&server)
         .await;
-    let challenge = format!(r#"Bearer realm="{}/token",service="reg",scope="repository:ns/app:pull""#, server.uri());
-    Mock::given(method("HEAD"))
-        .and(path(MANIFEST_PATH))
-        .respond_with(ResponseTemplate::new(401).insert_header("www-authenticate", challenge.as_str()))
-        .expect(1)
-        .mount(&server)
-        .await;
+    bearer_challenge(&server, r#",scope="repository:ns/app:pull""#).expect(1).mount(&server).await;
     Mock::given(method("GET"))
         .and(path("/token"))
         .and(query_param("service", "reg"))
@@ -222,13 +224,7 @@ async fn bearer_token_is_fetched_once_and_reused() {
 async fn token_endpoint_refusal_is_an_authentication_error() {
     let server = MockServer::start().await;
     let registry = server.address().to_string();
-    let challenge = format!(r#"Bearer realm="{}/token",service="reg""#, server.uri());
-    Mock::given(method("HEAD"))
-        .and(path(MANIFEST_PATH))
-        .respond_with(ResponseTemplate::new(401).insert_header("www-authenticate", challenge.as_str()))
-        .expect(1)
-        .mount(&server)
-        .await;
+    bearer_challenge(&server, "").expect(1).mount(&server).await;
     Mock::given(method("GET")).and(path("/token")).respond_with(ResponseTemplate::new(401)).mount(&server).await;
     let err = client(&registry, Some(("u", "bad")), None).tag_state(&registry, "ns/app", "1").await.unwrap_err();
     assert!(
@@ -305,12 +301,7 @@ async fn concurrent_checks_share_one_token() {
         .expect(40)
         .mount(&server)
         .await;
-    let challenge = format!(r#"Bearer realm="{}/token",service="reg""#, server.uri());
-    Mock::given(method("HEAD"))
-        .and(path(MANIFEST_PATH))
-        .respond_with(ResponseTemplate::new(401).insert_header("www-authenticate", challenge.as_str()))
-        .mount(&server)
-        .await;
+    bearer_challenge(&server, "").mount(&server).await;
     Mock::given(method("GET"))
         .and(path("/token"))
         .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"token": "tok"})))
