@@ -1,4 +1,6 @@
-//! Problems found while reading a tree: one type for every warning and error, each naming its file (and line).
+//! Problems found while reading a tree: one type for every warning and error, each naming its file (and line)
+//! and, where it is known, the image it concerns. An error concerns that image only: the image cannot be
+//! built, what depends on it is skipped, and the rest of the tree goes on.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -11,10 +13,7 @@ use serde::Serialize;
 pub enum Severity {
     /// Worth knowing; never changes the exit code.
     Warning,
-    /// One image cannot be built as named (e.g. its tag is not a legal Docker tag); the tree is still usable,
-    /// so `graph` and `render` go on.
-    Invalid,
-    /// The tree cannot be used as written (e.g. a malformed changelog, a cycle).
+    /// The image it names cannot be built (or, without an image, a directory could not be read as one).
     Error,
 }
 
@@ -56,20 +55,8 @@ impl Diagnostic {
         self
     }
 
-    /// Marks an error as concerning only its image: see [`Severity::Invalid`].
-    #[must_use]
-    pub fn image_only(mut self) -> Self {
-        self.severity = Severity::Invalid;
-        self
-    }
-
-    /// An error of any kind: `check` fails on these.
+    /// `check` fails on these; the image named cannot be built.
     pub fn is_error(&self) -> bool {
-        self.severity != Severity::Warning
-    }
-
-    /// An error that leaves the tree unusable: `graph` and `build` stop on these.
-    pub fn is_fatal(&self) -> bool {
         self.severity == Severity::Error
     }
 
@@ -83,7 +70,7 @@ impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let level = match self.severity {
             Severity::Warning => "warning",
-            Severity::Invalid | Severity::Error => "error",
+            Severity::Error => "error",
         };
         write!(f, "{level}: {}: {}", self.location(), self.message)
     }

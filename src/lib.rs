@@ -1,18 +1,23 @@
 //! imgraph: a declarative image-graph build orchestrator, a drop-in for docker-pkg.
 //!
-//! The modules read as the pipeline: [`settings`] → [`discover`] → [`definition`] → [`tree`] → [`graph`] →
-//! [`plan`] (asking the [`registry`] and the [`engine`]) → [`execute`] → [`report`], composed by the
-//! [`commands`]; [`update`] and [`prune`] are the changelog and cleanup commands' own steps; [`exit`] owns the
-//! process exit codes.
+//! The modules read as the pipeline: [`cli`] and [`config`] → [`settings`] → [`discover`] → [`definition`] →
+//! [`tree`] → [`graph`] ([`analysis`] takes a tree that far) → [`plan`] (asking the [`registry`] and the
+//! [`engine`]) → [`execute`] → [`report`], composed by the [`commands`]; [`update`] and [`prune`] are the
+//! changelog and cleanup commands' own steps. [`reference`] and [`definition::version`] are the homes of the
+//! Docker reference and Debian version grammars, [`files`] of reading a tree's files safely, and [`exit`] of
+//! the process exit codes.
 
+pub mod analysis;
 pub mod cli;
 pub mod commands;
+pub mod config;
 pub mod definition;
 pub mod diagnostic;
 pub mod discover;
 pub mod engine;
 pub mod execute;
 pub mod exit;
+pub mod files;
 pub mod graph;
 pub mod plan;
 pub mod prune;

@@ -1,14 +1,14 @@
 //! The plan: the state of every selected image before anything runs, from the registry and the local daemon,
-//! classified exactly as docker-pkg does (both pull modes), plus `error` for what cannot be known or built.
-
-use std::collections::BTreeSet;
+//! classified exactly as docker-pkg does (both pull modes), plus `error` for what cannot be known or built and
+//! `skipped` for what needs an image that cannot be built (neither is looked up).
 
 use futures_util::StreamExt;
 use serde::Serialize;
 
+use crate::analysis::{Analysis, Unbuildable};
 use crate::engine::{Engine, EngineError, LocalImage};
 use crate::registry::{RegistryClient, TagState};
-use crate::tree::{Image, Tree};
+use crate::tree::{Image, ImageId};
 
 /// How many images are looked up at once (the registry client bounds its own requests further).
 const LOOKUP_CONCURRENCY: usize = 32;
@@ -55,7 +55,7 @@ impl State {
 /// One image's planned state, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Planned {
-    pub image: usize,
+    pub image: ImageId,
     pub state: State,
     pub reason: String,
     /// What the daemon has under the image's label, when it was asked (not for images the registry has,
@@ -74,33 +74,39 @@ pub enum PullMode {
     NoPull,
 }
 
-/// Classifies `selected` images (indices into `tree.images`), looking them up concurrently. The result keeps
-/// the order of `selected`. A daemon failure stops everything: without the daemon nothing can be known.
+/// Classifies `selected` images (in build order), looking them up concurrently. The result keeps the order of
+/// `selected`. A daemon failure stops everything: without the daemon nothing can be known.
 pub async fn classify(
-    tree: &Tree,
-    selected: &[usize],
+    analysis: &Analysis,
+    selected: &[ImageId],
     registry: &RegistryClient,
     engine: &Engine,
     mode: PullMode,
 ) -> Result<Vec<Planned>, EngineError> {
     let lookups = futures_util::stream::iter(selected.iter().copied())
-        .map(|i| classify_one(tree, i, registry, engine, mode))
+        .map(|id| classify_one(analysis, id, registry, engine, mode))
         .buffered(LOOKUP_CONCURRENCY);
     lookups.collect::<Vec<_>>().await.into_iter().collect()
 }
 
 async fn classify_one(
-    tree: &Tree,
-    index: usize,
+    analysis: &Analysis,
+    id: ImageId,
     registry: &RegistryClient,
     engine: &Engine,
     mode: PullMode,
 ) -> Result<Planned, EngineError> {
-    let image = &tree.images[index];
+    let tree = &analysis.tree;
+    let image = &tree[id];
     let planned =
-        |state, reason: &str, local, digest| Planned { image: index, state, reason: reason.into(), local, digest };
-    if let Some(why) = &image.invalid {
-        return Ok(planned(State::Error, why, None, None));
+        |state, reason: &str, local, digest| Planned { image: id, state, reason: reason.into(), local, digest };
+    match analysis.unbuildable(id) {
+        Some(Unbuildable::Broken(why)) => return Ok(planned(State::Error, why, None, None)),
+        Some(Unbuildable::Blocked(by)) => {
+            let reason = format!("needs {}, which cannot be built", tree[by].name);
+            return Ok(planned(State::Skipped, &reason, None, None));
+        }
+        None => {}
     }
     let host = tree.config.registry();
     let ask_registry = || async {
@@ -142,9 +148,4 @@ async fn classify_one(
 /// The repository path inside the registry: the label's repository without `host/`.
 pub fn repository_path<'a>(image: &'a Image, host: &str) -> &'a str {
     image.repository.strip_prefix(host).and_then(|rest| rest.strip_prefix('/')).unwrap_or(&image.repository)
-}
-
-/// The selected images in build order.
-pub fn in_order(order: &[usize], selected: &BTreeSet<usize>) -> Vec<usize> {
-    order.iter().copied().filter(|i| selected.contains(i)).collect()
 }

@@ -9,33 +9,29 @@
 //! container uses the image, it has dependent child images), the image is left exactly as it was and the
 //! daemon's message is reported.
 
-use std::io::{self, Write};
+use std::io;
 
 use serde::Serialize;
 
 use crate::diagnostic::Diagnostic;
-use crate::discover::CHANGELOG;
 use crate::engine::{Engine, EngineError, ImageReferences};
-use crate::reference;
-use crate::report;
-use crate::tree::Tree;
-
-/// How to prune.
-#[derive(Debug, Clone, Default)]
-pub struct Options {
-    /// Say what would be done, do nothing.
-    pub dry_run: bool,
-    /// One JSON object per reference on stdout.
-    pub json: bool,
-}
+use crate::reference::{Parts, Reference};
+use crate::tree::{ImageId, Tree};
 
 /// One tree image to prune, with the label it keeps.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Target {
-    /// Index in `Tree::images`.
-    pub image: usize,
+pub struct PruneTarget {
+    pub image: ImageId,
     /// The label whose image is kept.
     pub keep: String,
+}
+
+/// Sees each step of a prune as it happens (the report renders it).
+pub trait Observer {
+    /// `image`'s repository has old images; `keep` is the label kept.
+    fn pruning(&mut self, image: &str, keep: &str) -> io::Result<()>;
+    /// What happened to one reference.
+    fn removal(&mut self, removal: &Removal) -> io::Result<()>;
 }
 
 /// What happened to one reference.
@@ -56,7 +52,7 @@ pub enum Action {
 
 /// One reference and what happened to it: a line of `--json` output.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Outcome {
+pub struct Removal {
     /// The tree image whose repository this is.
     pub image: String,
     /// The label kept.
@@ -75,7 +71,7 @@ pub struct Outcome {
 
 /// Counts of references, for the summary and the exit code.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Summary {
+pub struct Tally {
     pub images: usize,
     pub removed: usize,
     pub untagged: usize,
@@ -119,21 +115,19 @@ pub fn parse_nightly(id: &str) -> Result<String, String> {
 /// The images to prune, in the order given, each with the label it keeps. Images whose name or tag is not legal
 /// are left out (no local image can carry their label; the scan already reported them). A nightly label that is
 /// not a legal tag is an error naming the image.
-pub fn targets(tree: &Tree, order: &[usize], nightly: Option<&str>) -> Result<Vec<Target>, Vec<Diagnostic>> {
+pub fn targets(tree: &Tree, order: &[ImageId], nightly: Option<&str>) -> Result<Vec<PruneTarget>, Vec<Diagnostic>> {
     let mut targets = Vec::with_capacity(order.len());
     let mut problems = Vec::new();
-    for &index in order {
-        let image = &tree.images[index];
-        if image.invalid.is_some() {
-            continue;
-        }
-        let tag = match nightly {
-            Some(id) => format!("{}-{id}", image.tag),
-            None => image.tag.clone(),
+    for &id in order {
+        let image = &tree[id];
+        let Some(label) = &image.reference else { continue };
+        let kept = match nightly {
+            Some(suffix) => label.with_tag(&format!("{}-{suffix}", image.tag)),
+            None => Ok(label.clone()),
         };
-        match reference::check_tag(&tag) {
-            Ok(()) => targets.push(Target { image: index, keep: format!("{}:{tag}", image.repository) }),
-            Err(why) => problems.push(Diagnostic::error(image.dir.join(CHANGELOG), why).for_image(&image.name)),
+        match kept {
+            Ok(keep) => targets.push(PruneTarget { image: id, keep: keep.to_string() }),
+            Err(why) => problems.push(Diagnostic::error(image.changelog_path(), why).for_image(&image.name)),
         }
     }
     if problems.is_empty() { Ok(targets) } else { Err(problems) }
@@ -146,9 +140,9 @@ pub fn decide(repository: &str, keep: &str, image: &ImageReferences) -> Decision
     if image.tags.iter().any(|t| familiar(t) == keep) {
         return Decision::Keep;
     }
-    let here = |r: &&String| familiar(reference::split(r).repository) == repository;
+    let here = |r: &&String| familiar(Parts::of(r).repository) == repository;
     let mut tags: Vec<String> = image.tags.iter().filter(here).cloned().collect();
-    tags.sort_by_key(|t| (reference::split(t).tag != Some("latest"), t.clone()));
+    tags.sort_by_key(|t| (Parts::of(t).tag != Some("latest"), t.clone()));
     let references =
         if tags.is_empty() { image.digests.iter().filter(here).cloned().collect::<Vec<_>>() } else { tags };
     if references.is_empty() {
@@ -166,24 +160,23 @@ fn familiar(reference: &str) -> String {
         .or_else(|| reference.strip_prefix("index.docker.io/"))
         .unwrap_or(reference);
     match rest.strip_prefix("library/") {
-        Some(short) if !reference::split(short).repository.contains('/') => short.to_owned(),
+        Some(short) if !Parts::of(short).repository.contains('/') => short.to_owned(),
         _ => rest.to_owned(),
     }
 }
 
-/// Prunes `targets` (children first, as given) and reports each reference: human lines on `err`, JSON lines on
-/// `out` with `--json`.
+/// Prunes `targets` (children first, as given), telling `observer` about each reference; with `dry_run`, only
+/// says what would be done.
 pub async fn prune(
     tree: &Tree,
-    targets: &[Target],
+    targets: &[PruneTarget],
     engine: &Engine,
-    options: &Options,
-    out: &mut dyn Write,
-    err: &mut dyn Write,
-) -> Result<Summary, PruneError> {
-    let mut summary = Summary { images: targets.len(), ..Summary::default() };
+    dry_run: bool,
+    observer: &mut dyn Observer,
+) -> Result<Tally, PruneError> {
+    let mut tally = Tally { images: targets.len(), ..Tally::default() };
     for target in targets {
-        let image = &tree.images[target.image];
+        let image = &tree[target.image];
         let mut plans = Vec::new();
         for listed in engine.images_of(&image.repository).await? {
             if decide(&image.repository, &target.keep, &listed) == Decision::Keep {
@@ -200,11 +193,16 @@ pub async fn prune(
             continue;
         }
         plans.sort_by(|a, b| first_reference(&a.1).cmp(first_reference(&b.1)));
-        writeln!(err, "Pruning old versions of {} (keeping {})", image.name, target.keep)?;
+        observer.pruning(&image.name, &target.keep)?;
         for (id, decision) in plans {
-            let steps = if options.dry_run { dry_run(decision) } else { apply(engine, &id, decision).await };
-            for Step { reference, action, kept_by, error } in steps {
-                let outcome = Outcome {
+            let effects = if dry_run { dry_run_effects(decision) } else { apply(engine, &id, decision).await };
+            for Effect { reference, action, kept_by, error } in effects {
+                match action {
+                    Action::Removed | Action::WouldRemove => tally.removed += 1,
+                    Action::Untagged | Action::WouldUntag => tally.untagged += 1,
+                    Action::Failed => tally.failed += 1,
+                }
+                let removal = Removal {
                     image: image.name.clone(),
                     keep: target.keep.clone(),
                     reference,
@@ -213,41 +211,22 @@ pub async fn prune(
                     kept_by,
                     error,
                 };
-                report(&outcome, options.json, &mut summary, out, err)?;
+                observer.removal(&removal)?;
             }
         }
     }
-    let references = |n| report::count(n, "reference");
-    if options.dry_run {
-        writeln!(
-            err,
-            "dry run: {} checked; {} would be removed, {} untagged; nothing was changed",
-            report::count(summary.images, "image"),
-            references(summary.removed),
-            summary.untagged
-        )?;
-    } else {
-        writeln!(
-            err,
-            "pruned {}: {} removed, {} untagged, {} could not be removed",
-            report::count(summary.images, "image"),
-            references(summary.removed),
-            summary.untagged,
-            summary.failed
-        )?;
-    }
-    Ok(summary)
+    Ok(tally)
 }
 
 /// What happened to one reference of an image.
-struct Step {
+struct Effect {
     reference: String,
     action: Action,
     kept_by: Vec<String>,
     error: Option<String>,
 }
 
-impl Step {
+impl Effect {
     fn new(reference: String, action: Action, kept_by: &[String]) -> Self {
         Self { reference, action, kept_by: kept_by.to_vec(), error: None }
     }
@@ -266,35 +245,35 @@ fn first_reference(decision: &Decision) -> &str {
     }
 }
 
-fn dry_run(decision: Decision) -> Vec<Step> {
+fn dry_run_effects(decision: Decision) -> Vec<Effect> {
     match decision {
         Decision::Keep => Vec::new(),
         Decision::Remove { references } => {
-            references.into_iter().map(|r| Step::new(r, Action::WouldRemove, &[])).collect()
+            references.into_iter().map(|r| Effect::new(r, Action::WouldRemove, &[])).collect()
         }
         Decision::Untag { references, kept_by } => {
-            references.into_iter().map(|r| Step::new(r, Action::WouldUntag, &kept_by)).collect()
+            references.into_iter().map(|r| Effect::new(r, Action::WouldUntag, &kept_by)).collect()
         }
     }
 }
 
 /// Carries out one decision. A removal takes off all but one of the image's tags here, then deletes the image by
 /// id, so that the daemon checks containers and child images; if it refuses, the tags taken off are put back.
-async fn apply(engine: &Engine, id: &str, decision: Decision) -> Vec<Step> {
+async fn apply(engine: &Engine, id: &str, decision: Decision) -> Vec<Effect> {
     match decision {
         Decision::Keep => Vec::new(),
         Decision::Untag { references, kept_by } => {
             let mut steps = Vec::with_capacity(references.len());
             for reference in references {
                 steps.push(match engine.remove(&reference).await {
-                    Ok(_) => Step::new(reference, Action::Untagged, &kept_by),
-                    Err(e) => Step::failed(reference, &kept_by, &e.to_string()),
+                    Ok(_) => Effect::new(reference, Action::Untagged, &kept_by),
+                    Err(e) => Effect::failed(reference, &kept_by, &e.to_string()),
                 });
             }
             steps
         }
         Decision::Remove { references } => {
-            let tags = references.iter().filter(|r| reference::split(r).digest.is_none()).count();
+            let tags = references.iter().filter(|r| Parts::of(r).digest.is_none()).count();
             let mut taken = Vec::new();
             let mut failure = None;
             for reference in references.iter().take(tags.saturating_sub(1)) {
@@ -312,60 +291,24 @@ async fn apply(engine: &Engine, id: &str, decision: Decision) -> Vec<Step> {
                 failure = Some(e.to_string());
             }
             let Some(mut error) = failure else {
-                return references.into_iter().map(|r| Step::new(r, Action::Removed, &[])).collect();
+                return references.into_iter().map(|r| Effect::new(r, Action::Removed, &[])).collect();
             };
             for reference in taken {
-                if let Err(e) = engine.tag_reference(id, reference).await {
+                let put_back = match Reference::parse(reference) {
+                    Ok(parsed) => engine.tag_reference(id, &parsed).await.map_err(|e| e.to_string()),
+                    Err(why) => Err(why),
+                };
+                if let Err(e) = put_back {
                     error.push_str(&format!("; and {reference} could not be put back: {e}"));
                 }
             }
-            references.into_iter().map(|r| Step::failed(r, &[], &error)).collect()
+            references.into_iter().map(|r| Effect::failed(r, &[], &error)).collect()
         }
     }
-}
-
-fn report(
-    outcome: &Outcome,
-    json: bool,
-    summary: &mut Summary,
-    out: &mut dyn Write,
-    err: &mut dyn Write,
-) -> Result<(), PruneError> {
-    let short = short_id(&outcome.id);
-    let reference = &outcome.reference;
-    let kept_by = outcome.kept_by.join(", ");
-    match outcome.action {
-        Action::Removed => {
-            summary.removed += 1;
-            writeln!(err, "  {reference} ({short}) removed")?;
-        }
-        Action::WouldRemove => {
-            summary.removed += 1;
-            writeln!(err, "  {reference} ({short}) would be removed")?;
-        }
-        Action::Untagged => {
-            summary.untagged += 1;
-            writeln!(err, "  {reference} ({short}) untagged; the image stays, also tagged {kept_by}")?;
-        }
-        Action::WouldUntag => {
-            summary.untagged += 1;
-            writeln!(err, "  {reference} ({short}) would be untagged; the image stays, also tagged {kept_by}")?;
-        }
-        Action::Failed => {
-            summary.failed += 1;
-            let error = outcome.error.as_deref().unwrap_or("unknown error");
-            writeln!(err, "  {reference} ({short}) could not be removed: {error}")?;
-        }
-    }
-    if json {
-        serde_json::to_writer(&mut *out, outcome).map_err(io::Error::from)?;
-        writeln!(out)?;
-    }
-    Ok(())
 }
 
 /// `sha256:0123456789abcdef…` → `0123456789ab`, as `docker images` shows it.
-fn short_id(id: &str) -> &str {
+pub fn short_id(id: &str) -> &str {
     let hex = id.split_once(':').map_or(id, |(_, hex)| hex);
     hex.get(..12).unwrap_or(hex)
 }

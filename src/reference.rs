@@ -1,12 +1,113 @@
-//! Docker image reference grammar (as in `github.com/distribution/reference`): legal repository names, tags and
-//! digests, and splitting `repo[:tag][@digest]`.
+//! Docker image references, the one home of their grammar (as in `github.com/distribution/reference`): legal
+//! repository names, tags and digests, splitting `repo[:tag][@digest]`, and the validated [`Reference`] that
+//! the engine and the registry client take.
 //!
 //! Hand-written rather than a regex so that each rejection can say what exactly is wrong.
+
+use std::fmt;
 
 /// Longest repository name (registry included) Docker accepts.
 const NAME_MAX: usize = 255;
 /// Longest tag Docker accepts.
 const TAG_MAX: usize = 128;
+
+/// A legal Docker reference: `repository[:tag][@digest]`, where the repository may start with a registry.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Reference {
+    repository: String,
+    tag: Option<String>,
+    digest: Option<String>,
+}
+
+impl Reference {
+    /// Parses and checks a whole reference; the error says what is wrong.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let parts = Parts::of(text);
+        check_repository(parts.repository)?;
+        if let Some(tag) = parts.tag {
+            check_tag(tag)?;
+        }
+        if let Some(digest) = parts.digest {
+            check_digest(digest)?;
+        }
+        Ok(Self {
+            repository: parts.repository.to_owned(),
+            tag: parts.tag.map(str::to_owned),
+            digest: parts.digest.map(str::to_owned),
+        })
+    }
+
+    /// `registry/namespace/name`, as written.
+    pub fn repository(&self) -> &str {
+        &self.repository
+    }
+
+    /// The registry host (`reg.example:5000`), `None` for Docker Hub.
+    pub fn registry(&self) -> Option<&str> {
+        registry(&self.repository)
+    }
+
+    /// The repository inside its registry: `ns/name` of `reg.example:5000/ns/name`.
+    pub fn path(&self) -> &str {
+        match self.registry() {
+            Some(host) => &self.repository[host.len() + 1..],
+            None => &self.repository,
+        }
+    }
+
+    pub fn tag(&self) -> Option<&str> {
+        self.tag.as_deref()
+    }
+
+    pub fn digest(&self) -> Option<&str> {
+        self.digest.as_deref()
+    }
+
+    /// The same repository under another tag (and no digest).
+    pub fn with_tag(&self, tag: &str) -> Result<Self, String> {
+        check_tag(tag)?;
+        Ok(Self { repository: self.repository.clone(), tag: Some(tag.to_owned()), digest: None })
+    }
+}
+
+impl fmt::Display for Reference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.repository)?;
+        if let Some(tag) = &self.tag {
+            write!(f, ":{tag}")?;
+        }
+        if let Some(digest) = &self.digest {
+            write!(f, "@{digest}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The parts of a reference as written, not checked: for references that may well be illegal (those a
+/// Dockerfile names, the labels of a tree whose tags Docker rejects).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Parts<'a> {
+    pub repository: &'a str,
+    pub tag: Option<&'a str>,
+    pub digest: Option<&'a str>,
+}
+
+impl<'a> Parts<'a> {
+    /// Splits `repo[:tag][@digest]`: the digest after the first `@`, the tag after the first `:` that no `/`
+    /// follows, so that a registry's `:port` stays in the repository and an epoch tag (`foo:2:1.0-1`, which
+    /// docker-pkg trees can hold) keeps its own `:`.
+    pub fn of(reference: &'a str) -> Self {
+        let (name, digest) = match reference.split_once('@') {
+            Some((name, digest)) => (name, Some(digest)),
+            None => (reference, None),
+        };
+        let slash = name.rfind('/').map_or(0, |i| i + 1);
+        match name[slash..].find(':') {
+            Some(i) => Self { repository: &name[..slash + i], tag: Some(&name[slash + i + 1..]), digest },
+            None => Self { repository: name, tag: None, digest },
+        }
+    }
+}
 
 /// Checks a repository path (`registry[:port]/ns/name` or `name`) against Docker's grammar.
 pub fn check_repository(repository: &str) -> Result<(), String> {
@@ -22,44 +123,6 @@ pub fn check_tag(tag: &str) -> Result<(), String> {
 /// Checks a digest `algorithm:hex` (e.g. `sha256:` and 64 lowercase hex digits).
 pub fn check_digest(digest: &str) -> Result<(), String> {
     digest_problem(digest).map_or(Ok(()), |p| Err(format!("`{digest}` is not a valid digest: {p}")))
-}
-
-/// Checks a whole reference `repo[:tag][@digest]`.
-pub fn check_reference(reference: &str) -> Result<(), String> {
-    let parts = split(reference);
-    check_repository(parts.repository)?;
-    if let Some(tag) = parts.tag {
-        check_tag(tag)?;
-    }
-    if let Some(digest) = parts.digest {
-        check_digest(digest)?;
-    }
-    Ok(())
-}
-
-/// A reference split into its parts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Reference<'a> {
-    pub repository: &'a str,
-    pub tag: Option<&'a str>,
-    pub digest: Option<&'a str>,
-}
-
-/// Splits `repo[:tag][@digest]`, keeping a registry's `:port` in the repository.
-///
-/// Does not validate: `foo:bar:baz` splits into repository `foo:bar` and tag `baz`, which [`check_repository`]
-/// then rejects.
-pub fn split(reference: &str) -> Reference<'_> {
-    let (name, digest) = match reference.split_once('@') {
-        Some((name, digest)) => (name, Some(digest)),
-        None => (reference, None),
-    };
-    // A tag's `:` is the last one, and only if no `/` follows it (otherwise it is a registry port).
-    let slash = name.rfind('/').map_or(0, |i| i + 1);
-    match name[slash..].rfind(':') {
-        Some(i) => Reference { repository: &name[..slash + i], tag: Some(&name[slash + i + 1..]), digest },
-        None => Reference { repository: name, tag: None, digest },
-    }
 }
 
 /// The registry a repository or reference names (`reg.example:5000` in `reg.example:5000/ns/a:1`), as Docker
@@ -283,25 +346,33 @@ mod tests {
     #[test]
     fn splitting() {
         let hex = format!("sha256:{}", "a".repeat(64));
-        let r = |repository, tag, digest| Reference { repository, tag, digest };
-        assert_eq!(split("foo"), r("foo", None, None));
-        assert_eq!(split("foo:1"), r("foo", Some("1"), None));
-        assert_eq!(split("localhost:5000/foo"), r("localhost:5000/foo", None, None));
-        assert_eq!(split("localhost:5000/foo:1"), r("localhost:5000/foo", Some("1"), None));
+        let r = |repository, tag, digest| Parts { repository, tag, digest };
+        assert_eq!(Parts::of("foo"), r("foo", None, None));
+        assert_eq!(Parts::of("foo:1"), r("foo", Some("1"), None));
+        assert_eq!(Parts::of("localhost:5000/foo"), r("localhost:5000/foo", None, None));
+        assert_eq!(Parts::of("localhost:5000/foo:1"), r("localhost:5000/foo", Some("1"), None));
         let full = format!("reg:5000/ns/foo:1.0@{hex}");
-        assert_eq!(split(&full), r("reg:5000/ns/foo", Some("1.0"), Some(hex.as_str())));
-        assert_eq!(split(&format!("foo@{hex}")), r("foo", None, Some(hex.as_str())));
-        assert_eq!(split("foo:bar:baz"), r("foo:bar", Some("baz"), None));
+        assert_eq!(Parts::of(&full), r("reg:5000/ns/foo", Some("1.0"), Some(hex.as_str())));
+        assert_eq!(Parts::of(&format!("foo@{hex}")), r("foo", None, Some(hex.as_str())));
+        assert_eq!(Parts::of("foo:2:1.0-1"), r("foo", Some("2:1.0-1"), None));
+        assert_eq!(Parts::of("localhost:5000/ns/foo:2:1.0-1"), r("localhost:5000/ns/foo", Some("2:1.0-1"), None));
     }
 
     #[test]
     fn whole_references() {
-        assert_eq!(check_reference("localhost:5000/foo:1"), Ok(()));
-        assert_eq!(check_reference("foo"), Ok(()));
-        assert_eq!(check_reference(&format!("reg:5000/ns/foo:1.0@sha256:{}", "a".repeat(64))), Ok(()));
-        assert!(check_reference("foo:bar:baz").is_err());
-        assert!(check_reference("Foo:1").is_err());
-        assert!(check_reference("foo:0.0.1~alpha1").is_err());
-        assert!(check_reference("foo@sha256:xyz").is_err());
+        let parsed = Reference::parse("localhost:5000/ns/foo:1").unwrap();
+        assert_eq!(
+            (parsed.repository(), parsed.registry(), parsed.path(), parsed.tag()),
+            ("localhost:5000/ns/foo", Some("localhost:5000"), "ns/foo", Some("1"))
+        );
+        assert_eq!(parsed.to_string(), "localhost:5000/ns/foo:1");
+        assert_eq!(parsed.with_tag("latest").unwrap().to_string(), "localhost:5000/ns/foo:latest");
+        assert!(parsed.with_tag("a b").is_err());
+        assert_eq!(Reference::parse("foo").unwrap().path(), "foo");
+        let digest = format!("reg:5000/ns/foo:1.0@sha256:{}", "a".repeat(64));
+        assert_eq!(Reference::parse(&digest).unwrap().to_string(), digest);
+        for bad in ["foo:bar:baz", "Foo:1", "foo:0.0.1~alpha1", "foo@sha256:xyz", ""] {
+            assert!(Reference::parse(bad).is_err(), "{bad}");
+        }
     }
 }

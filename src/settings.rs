@@ -1,448 +1,189 @@
-//! Configuration: docker-pkg's keys and defaults, read from `images.toml` or a docker-pkg YAML file, with the
-//! user's file merged underneath, as docker-pkg does.
+//! Per-command settings: the command line and the config resolved into exactly what each command needs,
+//! before anything runs (the config itself is never changed by a flag).
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
 
-use serde::Deserialize;
-use serde_json::Value;
+use crate::cli::{self, BuildArgs, Cli, SelectArgs};
+use crate::config::{self, Config, ConfigError};
+use crate::graph::Selection;
+use crate::plan::PullMode;
+use crate::report::graph::Format;
+use crate::timestamp;
 
-/// Config file names looked up in the current directory when `-c` is not given, in order; then
-/// [`TREE_CONFIG_FILE`] in the tree's own directory.
-pub const DEFAULT_CONFIG_FILES: [&str; 2] = ["images.toml", "config.yaml"];
-
-/// The config file a tree may carry at its root.
-pub const TREE_CONFIG_FILE: &str = "images.toml";
-
-/// The user's own config, merged under the local one.
-pub const USER_CONFIG_FILE: &str = "imgraph.toml";
-
-/// Where logs go unless the config or `--log-dir` says otherwise (relative to the current directory).
-pub const DEFAULT_LOG_DIR: &str = "imgraph-logs";
-
-/// Keys that are never visible to templates.
-const SECRET_KEYS: [&str; 2] = ["username", "password"];
-
-/// The merged configuration of one run.
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// `None` when the file says `registry:` with no value (docker-pkg: "no registry, no pulling").
-    pub registry: Option<String>,
-    pub namespace: String,
-    pub username: Option<String>,
-    pub password: Option<String>,
-    pub base_images: Vec<String>,
-    pub apt_options: String,
-    pub http_proxy: Option<String>,
-    /// Defaults to `http_proxy`.
-    pub apt_only_proxy: Option<String>,
-    pub scan_workers: usize,
-    pub fallback_author: String,
-    pub fallback_email: String,
-    pub distribution: String,
-    pub update_id: String,
-    pub ca_bundle: Option<PathBuf>,
-    pub force_numeric_user: bool,
-    pub known_uid_mappings: BTreeMap<String, u64>,
-    pub verify_command: String,
-    pub verify_args: Vec<String>,
-    pub container_limits: BTreeMap<String, String>,
-    /// Registries (host[:port]) that may be reached over plain HTTP when they do not speak TLS; loopback
-    /// registries always may.
-    pub insecure_registries: Vec<String>,
-    /// Where per-image build and verify logs go.
-    pub log_dir: PathBuf,
-    /// Tags `publish` pushes besides the version (docker-pkg: `latest`).
-    pub publish_tags: Vec<String>,
-    /// Appended to every image's tag for this run (`--nightly`, `--snapshot`); never read from a file.
-    pub tag_suffix: Option<String>,
-    /// Every key templates see: the defaults, then the user file, then the local file (a shallow merge, local
-    /// wins), unknown keys included, `username` and `password` removed.
-    pub template_vars: BTreeMap<String, Value>,
-    /// The files that were read, user file first.
-    pub sources: Vec<PathBuf>,
+/// A command, ready to run.
+#[derive(Debug)]
+pub enum Command {
+    Graph(GraphSettings),
+    Render(RenderSettings),
+    Check(CheckSettings),
+    Status(StatusSettings),
+    /// `build`, and `publish` (see [`BuildSettings::publish`]).
+    Build(BuildSettings),
+    Prune(PruneSettings),
+    Update(UpdateSettings),
 }
 
-/// A config file that cannot be used.
+/// Why the command line cannot be resolved.
 #[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("{}: cannot read config file: {source}", path.display())]
-    Read { path: PathBuf, source: std::io::Error },
-    #[error("{}:{line}:{column}: {message}", path.display())]
-    Syntax { path: PathBuf, line: usize, column: usize, message: String },
-    #[error("{}: {message}", path.display())]
-    Invalid { path: PathBuf, message: String },
+pub enum SettingsError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("invalid --select pattern: {0}")]
+    Select(#[from] globset::Error),
+    #[error("publish needs a registry: set `registry` in the config")]
+    NoRegistry,
 }
 
-/// The keys imgraph itself interprets, as written in one file (every key optional).
-#[derive(Debug, Default, Deserialize)]
-struct FileConfig {
-    #[serde(default, deserialize_with = "present")]
-    registry: Option<Option<String>>,
-    namespace: Option<String>,
-    username: Option<String>,
-    password: Option<String>,
-    base_images: Option<Vec<String>>,
-    apt_options: Option<String>,
-    http_proxy: Option<String>,
-    apt_only_proxy: Option<String>,
-    scan_workers: Option<usize>,
-    fallback_author: Option<String>,
-    fallback_email: Option<String>,
-    distribution: Option<String>,
-    /// docker-pkg treats `update_id:` with no value as an empty identifier.
-    #[serde(default, deserialize_with = "present")]
-    update_id: Option<Option<String>>,
-    ca_bundle: Option<PathBuf>,
-    force_numeric_user: Option<bool>,
-    known_uid_mappings: Option<BTreeMap<String, u64>>,
-    verify_command: Option<String>,
-    verify_args: Option<Vec<String>>,
-    container_limits: Option<String>,
-    insecure_registries: Option<Vec<String>>,
-    log_dir: Option<PathBuf>,
-    publish_tags: Option<Vec<String>>,
+#[derive(Debug)]
+pub struct GraphSettings {
+    pub directory: PathBuf,
+    pub format: Format,
+    pub selection: Selection,
 }
 
-/// Distinguishes `registry:` (present, null) from an absent key.
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
-    Option::<String>::deserialize(d).map(Some)
+#[derive(Debug)]
+pub struct RenderSettings {
+    pub directory: PathBuf,
+    pub name: String,
 }
 
-/// One parsed file: its typed keys and every key as a plain value.
-struct ParsedFile {
-    path: PathBuf,
-    typed: FileConfig,
-    values: serde_json::Map<String, Value>,
+#[derive(Debug)]
+pub struct CheckSettings {
+    pub directory: PathBuf,
+    pub json: bool,
 }
 
-impl Config {
-    /// docker-pkg's defaults, with no file read.
-    pub fn defaults() -> Self {
-        let known_uid_mappings =
-            BTreeMap::from([("root".to_owned(), 0), ("www-data".to_owned(), 33), ("nobody".to_owned(), 65534)]);
-        let mut config = Self {
-            registry: Some(String::new()),
-            namespace: String::new(),
-            username: None,
-            password: None,
-            base_images: Vec::new(),
-            apt_options: String::new(),
-            http_proxy: None,
-            apt_only_proxy: None,
-            scan_workers: 8,
-            fallback_author: "Author".into(),
-            fallback_email: "email@domain".into(),
-            distribution: "wikimedia".into(),
-            update_id: "s".into(),
-            ca_bundle: None,
-            force_numeric_user: false,
-            known_uid_mappings,
-            verify_command: "/bin/bash".into(),
-            verify_args: vec!["-c".into(), "{path}/test.sh {image}".into()],
-            container_limits: BTreeMap::new(),
-            insecure_registries: Vec::new(),
-            log_dir: PathBuf::from(DEFAULT_LOG_DIR),
-            publish_tags: vec!["latest".into()],
-            tag_suffix: None,
-            template_vars: BTreeMap::new(),
-            sources: Vec::new(),
-        };
-        config.template_vars = config.default_vars();
-        config
-    }
-
-    /// Loads the configuration of a run: defaults, then the user file (if any), then `local`.
-    ///
-    /// `local` is the `-c` file; when it is `None`, the first of [`DEFAULT_CONFIG_FILES`] that exists in the
-    /// current directory is used, else `tree/images.toml`, and when none exists the defaults stand.
-    pub fn load(local: Option<&Path>, tree: Option<&Path>, user: Option<&Path>) -> Result<Self, ConfigError> {
-        let local = match local {
-            Some(path) => Some(path.to_owned()),
-            None => DEFAULT_CONFIG_FILES
-                .iter()
-                .map(PathBuf::from)
-                .chain(tree.map(|t| t.join(TREE_CONFIG_FILE)))
-                .find(|p| p.is_file()),
-        };
-        let mut files = Vec::new();
-        if let Some(user) = user.filter(|p| p.is_file()) {
-            files.push(parse_file(user)?);
-        }
-        if let Some(local) = local {
-            files.push(parse_file(&local)?);
-        }
-        Self::merge(files)
-    }
-
-    fn merge(files: Vec<ParsedFile>) -> Result<Self, ConfigError> {
-        let mut config = Self::defaults();
-        for file in files {
-            config.apply(file)?;
-        }
-        if config.apt_only_proxy.is_none() {
-            config.apt_only_proxy.clone_from(&config.http_proxy);
-            if let Some(proxy) = &config.apt_only_proxy {
-                config.template_vars.insert("apt_only_proxy".into(), Value::String(proxy.clone()));
-            }
-        }
-        for key in SECRET_KEYS {
-            config.template_vars.remove(key);
-        }
-        Ok(config)
-    }
-
-    fn apply(&mut self, file: ParsedFile) -> Result<(), ConfigError> {
-        let ParsedFile { path, typed, values } = file;
-        let t = typed;
-        if let Some(registry) = t.registry {
-            self.registry = registry;
-        }
-        set(&mut self.namespace, t.namespace);
-        set_opt(&mut self.username, t.username);
-        set_opt(&mut self.password, t.password);
-        set(&mut self.base_images, t.base_images);
-        set(&mut self.apt_options, t.apt_options);
-        set_opt(&mut self.http_proxy, t.http_proxy);
-        set_opt(&mut self.apt_only_proxy, t.apt_only_proxy);
-        set(&mut self.scan_workers, t.scan_workers);
-        set(&mut self.fallback_author, t.fallback_author);
-        set(&mut self.fallback_email, t.fallback_email);
-        set(&mut self.distribution, t.distribution);
-        if let Some(id) = t.update_id {
-            self.update_id = id.unwrap_or_default();
-        }
-        set_opt(&mut self.ca_bundle, t.ca_bundle);
-        set(&mut self.force_numeric_user, t.force_numeric_user);
-        set(&mut self.known_uid_mappings, t.known_uid_mappings);
-        set(&mut self.verify_command, t.verify_command);
-        set(&mut self.verify_args, t.verify_args);
-        set(&mut self.insecure_registries, t.insecure_registries);
-        set(&mut self.log_dir, t.log_dir);
-        set(&mut self.publish_tags, t.publish_tags);
-        if let Some(bad) = self.publish_tags.iter().find_map(|tag| crate::reference::check_tag(tag).err()) {
-            return Err(ConfigError::Invalid { path, message: format!("publish_tags: {bad}") });
-        }
-        if let Some(limits) = t.container_limits {
-            self.container_limits = parse_container_limits(&limits)
-                .map_err(|message| ConfigError::Invalid { path: path.clone(), message })?;
-        }
-        if self.scan_workers == 0 {
-            return Err(ConfigError::Invalid { path, message: "scan_workers must be at least 1".into() });
-        }
-        self.template_vars.extend(values);
-        self.sources.push(path);
-        Ok(())
-    }
-
-    /// The defaults as template variables (docker-pkg passes its whole config to templates).
-    fn default_vars(&self) -> BTreeMap<String, Value> {
-        let uid_map = self.known_uid_mappings.iter().map(|(k, v)| (k.clone(), Value::from(*v))).collect();
-        BTreeMap::from([
-            ("registry".into(), Value::from(self.registry.clone().unwrap_or_default())),
-            ("namespace".into(), Value::from(self.namespace.clone())),
-            ("base_images".into(), Value::Array(Vec::new())),
-            ("apt_options".into(), Value::from(self.apt_options.clone())),
-            ("http_proxy".into(), Value::Null),
-            ("apt_only_proxy".into(), Value::Null),
-            ("scan_workers".into(), Value::from(self.scan_workers)),
-            ("fallback_author".into(), Value::from(self.fallback_author.clone())),
-            ("fallback_email".into(), Value::from(self.fallback_email.clone())),
-            ("distribution".into(), Value::from(self.distribution.clone())),
-            ("update_id".into(), Value::from(self.update_id.clone())),
-            ("ca_bundle".into(), Value::Null),
-            ("force_numeric_user".into(), Value::Bool(false)),
-            ("known_uid_mappings".into(), Value::Object(uid_map)),
-            ("verify_command".into(), Value::from(self.verify_command.clone())),
-            ("verify_args".into(), Value::from(self.verify_args.clone())),
-        ])
-    }
-
-    /// The registry prefix of image names (`""` when there is none).
-    pub fn registry(&self) -> &str {
-        self.registry.as_deref().unwrap_or("")
-    }
-
-    /// `registry/namespace/name` with empty parts left out, as docker-pkg's `ImageLabel.name`.
-    pub fn repository(&self, short_name: &str) -> String {
-        [self.registry(), self.namespace.as_str(), short_name]
-            .into_iter()
-            .filter(|part| !part.is_empty())
-            .collect::<Vec<_>>()
-            .join("/")
-    }
+#[derive(Debug)]
+pub struct StatusSettings {
+    pub directory: PathBuf,
+    pub selection: Selection,
+    pub lookup: PullMode,
+    pub json: bool,
 }
 
-fn set<T>(slot: &mut T, value: Option<T>) {
-    if let Some(value) = value {
-        *slot = value;
-    }
+#[derive(Debug)]
+pub struct BuildSettings {
+    pub directory: PathBuf,
+    pub selection: Selection,
+    pub jobs: usize,
+    pub use_cache: bool,
+    /// Whether to pull parents and base images before building.
+    pub pull: PullMode,
+    /// How the plan looks images up: `publish` always asks the registry first, so it never overwrites a tag.
+    pub lookup: PullMode,
+    pub fail_fast: bool,
+    pub json: bool,
+    pub log_dir: PathBuf,
+    pub verify_timeout: Duration,
+    /// `--nightly`/`--snapshot`: appended to every tag, computed once per run.
+    pub tag_suffix: Option<String>,
+    /// `publish`: push every image under its version and these extra tags.
+    pub publish: Option<Vec<String>>,
 }
 
-fn set_opt<T>(slot: &mut Option<T>, value: Option<T>) {
-    if value.is_some() {
-        *slot = value;
-    }
+#[derive(Debug)]
+pub struct PruneSettings {
+    pub directory: PathBuf,
+    /// The images pruned: the matching ones only, not what they depend on.
+    pub selection: Selection,
+    pub nightly: Option<String>,
+    pub dry_run: bool,
+    pub json: bool,
 }
 
-/// The user config path: `$XDG_CONFIG_HOME/imgraph.toml`, else `~/.config/imgraph.toml`.
-pub fn user_config_path() -> Option<PathBuf> {
-    let base = match std::env::var_os("XDG_CONFIG_HOME").filter(|v| !v.is_empty()) {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(std::env::var_os("HOME")?).join(".config"),
+#[derive(Debug)]
+pub struct UpdateSettings {
+    pub directory: PathBuf,
+    /// An exact image name, or a glob over names when it has glob characters.
+    pub name: String,
+    /// The change text; may span several lines.
+    pub reason: String,
+    /// The named image's new version, instead of an automatic bump.
+    pub version: Option<String>,
+    /// Print the entries, write nothing.
+    pub dry_run: bool,
+}
+
+/// Loads the config (the `-c` file, else the usual places, with the user's file underneath) and resolves the
+/// command line against it.
+pub fn resolve(cli: Cli) -> Result<(Config, Command), SettingsError> {
+    let directory = match &cli.command {
+        cli::Command::Graph(args) => &args.directory,
+        cli::Command::Render(args) => &args.directory,
+        cli::Command::Check(args) => &args.directory,
+        cli::Command::Status(args) => &args.directory,
+        cli::Command::Build(args) | cli::Command::Publish(args) => &args.directory,
+        cli::Command::Prune(args) => &args.directory,
+        cli::Command::Update(args) => &args.directory,
     };
-    Some(base.join(USER_CONFIG_FILE))
-}
-
-fn is_yaml(path: &Path) -> bool {
-    matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
-}
-
-fn parse_file(path: &Path) -> Result<ParsedFile, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
-    let (typed, values) = if is_yaml(path) { parse_yaml(path, &text)? } else { parse_toml(path, &text)? };
-    Ok(ParsedFile { path: path.to_owned(), typed, values })
-}
-
-fn parse_toml(path: &Path, text: &str) -> Result<(FileConfig, serde_json::Map<String, Value>), ConfigError> {
-    let syntax = |e: toml::de::Error| {
-        let (line, column) = e.span().map_or((1, 1), |span| line_column(text, span.start));
-        ConfigError::Syntax { path: path.to_owned(), line, column, message: e.message().to_owned() }
+    let config = Config::load(cli.config.as_deref(), Some(directory), config::user_config_path().as_deref())?;
+    let command = match cli.command {
+        cli::Command::Graph(args) => Command::Graph(GraphSettings {
+            directory: args.directory,
+            format: match args.format {
+                cli::GraphFormat::Text => Format::Text,
+                cli::GraphFormat::Json => Format::Json,
+                cli::GraphFormat::Dot => Format::Dot,
+                cli::GraphFormat::Mermaid => Format::Mermaid,
+            },
+            selection: selection(&args.select)?,
+        }),
+        cli::Command::Render(args) => Command::Render(RenderSettings { directory: args.directory, name: args.name }),
+        cli::Command::Check(args) => Command::Check(CheckSettings { directory: args.directory, json: args.json }),
+        cli::Command::Status(args) => Command::Status(StatusSettings {
+            selection: selection(&args.select)?,
+            lookup: pull_mode(&config, args.no_pull),
+            json: args.json,
+            directory: args.directory,
+        }),
+        cli::Command::Build(args) => Command::Build(build_settings(&config, args, false)?),
+        cli::Command::Publish(args) => Command::Build(build_settings(&config, args, true)?),
+        cli::Command::Prune(args) => Command::Prune(PruneSettings {
+            selection: Selection::new(&args.patterns, args.with_dependents)?,
+            directory: args.directory,
+            nightly: args.nightly,
+            dry_run: args.dry_run,
+            json: args.json,
+        }),
+        cli::Command::Update(args) => Command::Update(UpdateSettings {
+            directory: args.directory,
+            name: args.name,
+            reason: args.reason,
+            version: args.version,
+            dry_run: args.dry_run,
+        }),
     };
-    let values: serde_json::Map<String, Value> = toml::from_str(text).map_err(syntax)?;
-    let typed: FileConfig = toml::from_str(text).map_err(syntax)?;
-    Ok((typed, values))
+    Ok((config, command))
 }
 
-fn parse_yaml(path: &Path, text: &str) -> Result<(FileConfig, serde_json::Map<String, Value>), ConfigError> {
-    let syntax = |e: serde_norway::Error| {
-        let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
-        // serde_norway appends " at line L column C" to its messages; the location is printed separately.
-        let message = e.to_string();
-        let message = message.split(" at line ").next().unwrap_or(&message).to_owned();
-        ConfigError::Syntax { path: path.to_owned(), line, column, message }
-    };
-    // An empty YAML document is an empty config, as in docker-pkg.
-    let document: Value = serde_norway::from_str(text).map_err(syntax)?;
-    let values = match document {
-        Value::Null => serde_json::Map::new(),
-        Value::Object(map) => map,
-        _ => {
-            return Err(ConfigError::Syntax {
-                path: path.to_owned(),
-                line: 1,
-                column: 1,
-                message: "the config must be a mapping of keys to values".into(),
-            });
-        }
-    };
-    let typed: FileConfig =
-        if values.is_empty() { FileConfig::default() } else { serde_norway::from_str(text).map_err(syntax)? };
-    Ok((typed, values))
+fn selection(args: &SelectArgs) -> Result<Selection, SettingsError> {
+    Ok(Selection::new(&args.patterns, args.with_dependents)?)
 }
 
-/// 1-based line and column of byte `offset` in `text`.
-pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    (line, column)
+/// docker-pkg never pulls when the config says `registry:` with no value.
+fn pull_mode(config: &Config, no_pull: bool) -> PullMode {
+    if no_pull || config.registry.is_none() { PullMode::NoPull } else { PullMode::Pull }
 }
 
-/// docker-pkg's `container_limits` string `k=v,k=v` with keys memory, memswap, cpushares, cpusetcpus.
-fn parse_container_limits(spec: &str) -> Result<BTreeMap<String, String>, String> {
-    const KEYS: [&str; 4] = ["memory", "memswap", "cpushares", "cpusetcpus"];
-    let mut limits = BTreeMap::new();
-    for item in spec.split(',').map(str::trim).filter(|item| !item.is_empty()) {
-        let Some((key, value)) = item.split_once('=') else {
-            return Err(format!("container_limits: `{item}` is not of the form key=value"));
-        };
-        let key = key.trim();
-        if !KEYS.contains(&key) {
-            return Err(format!("container_limits: unknown key `{key}` (expected one of {})", KEYS.join(", ")));
-        }
-        limits.insert(key.to_owned(), value.trim().to_owned());
+fn build_settings(config: &Config, args: BuildArgs, publish: bool) -> Result<BuildSettings, SettingsError> {
+    if publish && config.registry().is_empty() {
+        return Err(SettingsError::NoRegistry);
     }
-    Ok(limits)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-        let path = dir.join(name);
-        std::fs::write(&path, text).unwrap();
-        path
-    }
-
-    #[test]
-    fn empty_yaml_gives_defaults() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = write(dir.path(), "config.yaml", "");
-        let config = Config::load(Some(&path), None, None).unwrap();
-        assert_eq!(config.scan_workers, 8);
-        assert_eq!(config.verify_command, "/bin/bash");
-        assert_eq!(config.known_uid_mappings.get("www-data"), Some(&33));
-        assert_eq!(config.template_vars.get("registry"), Some(&Value::from("")));
-    }
-
-    #[test]
-    fn local_overrides_user_shallowly_and_secrets_are_hidden() {
-        let dir = tempfile::tempdir().unwrap();
-        let user =
-            write(dir.path(), "imgraph.toml", "namespace = \"u\"\nknown_uid_mappings = { a = 1, b = 2 }\ncustom = 1\n");
-        let local = write(
-            dir.path(),
-            "config.yaml",
-            "known_uid_mappings: {c: 3}\nusername: bob\npassword: secret\nhttp_proxy: http://p:3128\n",
-        );
-        let config = Config::load(Some(&local), None, Some(&user)).unwrap();
-        assert_eq!(config.namespace, "u");
-        assert_eq!(config.known_uid_mappings, BTreeMap::from([("c".to_owned(), 3)]));
-        assert_eq!(config.username.as_deref(), Some("bob"));
-        assert!(!config.template_vars.contains_key("username"));
-        assert!(!config.template_vars.contains_key("password"));
-        assert_eq!(config.template_vars["custom"], Value::from(1));
-        assert_eq!(config.apt_only_proxy.as_deref(), Some("http://p:3128"));
-        assert_eq!(config.template_vars["apt_only_proxy"], Value::from("http://p:3128"));
-    }
-
-    #[test]
-    fn explicit_null_registry_is_kept_apart_from_empty() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = write(dir.path(), "c.yaml", "registry:\n");
-        assert_eq!(Config::load(Some(&path), None, None).unwrap().registry, None);
-    }
-
-    #[test]
-    fn errors_name_file_line_and_column() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = write(dir.path(), "images.toml", "registry = \"r\"\nscan_workers = \"many\"\n");
-        let err = Config::load(Some(&path), None, None).unwrap_err().to_string();
-        assert!(err.starts_with(&format!("{}:2:16: ", path.display())), "{err}");
-        let path = write(dir.path(), "bad.yaml", "registry: r\n  base_images: [\n");
-        let err = Config::load(Some(&path), None, None).unwrap_err().to_string();
-        assert!(err.starts_with(&format!("{}:2:", path.display())), "{err}");
-    }
-
-    #[test]
-    fn container_limits_are_validated() {
-        assert_eq!(
-            parse_container_limits("memory=1g, cpushares=512").unwrap(),
-            BTreeMap::from([("memory".into(), "1g".into()), ("cpushares".into(), "512".into())])
-        );
-        assert!(parse_container_limits("swap=1").unwrap_err().contains("unknown key `swap`"));
-        assert!(parse_container_limits("memory").is_err());
-    }
-
-    #[test]
-    fn repository_leaves_out_empty_parts() {
-        let mut config = Config::defaults();
-        assert_eq!(config.repository("foo"), "foo");
-        config.namespace = "ns".into();
-        assert_eq!(config.repository("foo"), "ns/foo");
-        config.registry = Some("reg:5000".into());
-        assert_eq!(config.repository("foo"), "reg:5000/ns/foo");
-    }
+    let pull = pull_mode(config, args.no_pull);
+    Ok(BuildSettings {
+        selection: selection(&args.select)?,
+        jobs: args.jobs.map_or_else(|| std::thread::available_parallelism().map_or(2, usize::from), usize::from),
+        use_cache: args.use_cache,
+        pull,
+        lookup: if publish { PullMode::Pull } else { pull },
+        fail_fast: args.fail_fast,
+        json: args.json,
+        log_dir: args.log_dir.unwrap_or_else(|| config.log_dir.clone()),
+        verify_timeout: Duration::from_secs(args.verify_timeout),
+        // Once per run, so every image (and every `image_tag`) gets the same suffix.
+        tag_suffix: (args.nightly || args.snapshot).then(|| timestamp::tag_suffix(SystemTime::now(), args.snapshot)),
+        publish: publish.then(|| config.publish_tags.clone()),
+        directory: args.directory,
+    })
 }

@@ -1,39 +1,88 @@
 //! A scanned tree: every image's definition read in parallel (changelog top entry, control file), labels
 //! composed as docker-pkg does, names and tags validated, and templates rendered on demand.
+//!
+//! A flaw in one image's definition is a diagnostic about that image, never a failure of the scan: the image
+//! stays in the tree (so that what depends on it can be named and skipped), unless its changelog cannot even
+//! name it.
 
 use std::collections::{BTreeMap, HashMap};
+use std::ops::Index;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use crate::config::Config;
 use crate::definition::changelog;
 use crate::definition::control::{self, Dependency};
 use crate::definition::dockerfile::{self, ImageReference};
 use crate::definition::template::{TemplateEngine, TemplateError};
+use crate::definition::version::Version;
 use crate::diagnostic::Diagnostic;
 use crate::discover::{self, CHANGELOG, CONTROL, DiscoverError, TEMPLATE};
-use crate::reference;
-use crate::settings::Config;
+use crate::reference::Reference;
+
+/// An image of a tree: its position in [`Tree`], which sorts images by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ImageId(u32);
+
+impl ImageId {
+    /// The position, for per-image tables.
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+
+    pub(crate) fn new(index: usize) -> Self {
+        // A tree has far fewer than 4 billion images: the scan reads every one of them from disk.
+        Self(u32::try_from(index).unwrap_or(u32::MAX))
+    }
+}
+
+/// One value per image of a tree, indexed by [`ImageId`].
+#[derive(Debug, Clone)]
+pub struct PerImage<T>(Vec<T>);
+
+impl<T> PerImage<T> {
+    pub fn iter(&self) -> impl Iterator<Item = (ImageId, &T)> {
+        self.0.iter().enumerate().map(|(i, value)| (ImageId::new(i), value))
+    }
+}
+
+impl<T> Index<ImageId> for PerImage<T> {
+    type Output = T;
+
+    fn index(&self, id: ImageId) -> &T {
+        &self.0[id.index()]
+    }
+}
+
+impl<T> FromIterator<T> for PerImage<T> {
+    fn from_iter<I: IntoIterator<Item = T>>(iter: I) -> Self {
+        Self(iter.into_iter().collect())
+    }
+}
 
 /// One image of the tree, as its files define it.
 #[derive(Debug, Clone)]
 pub struct Image {
     /// Short name, from the changelog's top entry.
     pub name: String,
-    /// Version of the changelog's top entry.
+    /// The changelog's top version.
+    pub version: Version,
+    /// The tag: the version, plus the run's nightly or snapshot suffix.
     pub tag: String,
     /// `registry/namespace/name`.
     pub repository: String,
     /// `registry/namespace/name:tag`, docker-pkg's full label.
     pub label: String,
+    /// The label as a legal reference; `None` when Docker would refuse the name or tag (a diagnostic says why).
+    pub reference: Option<Reference>,
     /// The image directory.
     pub dir: PathBuf,
     /// `dir` relative to the tree root, `/`-separated.
     pub rel_path: String,
     /// Declared dependencies (empty without a `control` file).
     pub control: Vec<Dependency>,
-    /// Why the image cannot be built as named (an illegal Docker name or tag), if so.
-    pub invalid: Option<String>,
 }
 
 impl Image {
@@ -43,6 +92,10 @@ impl Image {
 
     pub fn control_path(&self) -> PathBuf {
         self.dir.join(CONTROL)
+    }
+
+    pub fn changelog_path(&self) -> PathBuf {
+        self.dir.join(CHANGELOG)
     }
 }
 
@@ -70,98 +123,161 @@ impl Rendered {
 /// A scanned tree.
 #[derive(Debug)]
 pub struct Tree {
+    /// The root as given.
     pub root: PathBuf,
+    /// The root, canonical: nothing is read from outside it.
+    pub canonical_root: PathBuf,
     pub config: Config,
-    /// Images sorted by name; names are unique.
-    pub images: Vec<Image>,
+    /// Sorted by name; names are unique.
+    images: Vec<Image>,
     /// Problems found while scanning, in path order.
     pub diagnostics: Vec<Diagnostic>,
-    by_name: HashMap<String, usize>,
+    /// Image directories left out because an earlier directory (by path) has their name, with that image.
+    pub duplicates: Vec<(PathBuf, ImageId)>,
+    by_name: HashMap<String, ImageId>,
     templates: TemplateEngine,
 }
 
+impl Index<ImageId> for Tree {
+    type Output = Image;
+
+    fn index(&self, id: ImageId) -> &Image {
+        &self.images[id.index()]
+    }
+}
+
 impl Tree {
-    /// Walks `root` and reads every image definition, in parallel (`scan_workers` threads).
-    pub fn scan(root: &Path, config: Config) -> Result<Self, DiscoverError> {
+    /// Walks `root` and reads every image definition, in parallel (`scan_workers` threads). `tag_suffix` is
+    /// appended to every tag (`--nightly`, `--snapshot`).
+    pub fn scan(root: &Path, config: Config, tag_suffix: Option<&str>) -> Result<Self, DiscoverError> {
         let discovery = discover::discover(root)?;
+        let canonical_root =
+            root.canonicalize().map_err(|source| DiscoverError::Unreadable { path: root.to_owned(), source })?;
         let mut diagnostics = discovery.diagnostics;
-        let loaded = parallel_map(&discovery.image_dirs, config.scan_workers, |dir| load_image(root, dir, &config));
+        let loaded =
+            parallel_map(&discovery.image_dirs, config.scan_workers, |dir| load_image(root, dir, &config, tag_suffix));
         let mut images = Vec::with_capacity(loaded.len());
-        for (image, problems) in loaded {
-            diagnostics.extend(problems);
-            images.extend(image);
+        for (dir, result) in discovery.image_dirs.iter().zip(loaded) {
+            match result {
+                Ok((image, problems)) => {
+                    diagnostics.extend(problems);
+                    images.extend(image);
+                }
+                Err(panic) => diagnostics.push(Diagnostic::error(dir, internal_error(&panic))),
+            }
         }
         images.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.rel_path.cmp(&b.rel_path)));
-        // Duplicate names: the first directory (by path) keeps the name, every other one is an error naming both.
-        let mut by_name: HashMap<String, usize> = HashMap::with_capacity(images.len());
-        let mut kept = Vec::with_capacity(images.len());
+        // Duplicate names: the first directory (by path) keeps the name; the error names both, and concerns
+        // the image of that name, so it is not built and neither is anything depending on it.
+        let mut by_name: HashMap<String, ImageId> = HashMap::with_capacity(images.len());
+        let mut kept: Vec<Image> = Vec::with_capacity(images.len());
+        let mut duplicates = Vec::new();
         for image in images {
-            if let Some(&first) = by_name.get(&image.name) {
-                let first: &Image = &kept[first];
+            if let Some(&first_id) = by_name.get(&image.name) {
+                duplicates.push((image.dir.clone(), first_id));
+                let first = &kept[first_id.index()];
                 diagnostics.push(
                     Diagnostic::error(
-                        image.dir.join(CHANGELOG),
+                        image.changelog_path(),
                         format!(
                             "duplicate image name `{}`: also defined by {}",
                             image.name,
-                            first.dir.join(CHANGELOG).display()
+                            first.changelog_path().display()
                         ),
                     )
                     .for_image(&image.name),
                 );
                 continue;
             }
-            by_name.insert(image.name.clone(), kept.len());
+            by_name.insert(image.name.clone(), ImageId::new(kept.len()));
             kept.push(image);
         }
         diagnostics.sort_by(|a, b| a.path.cmp(&b.path).then(a.line.cmp(&b.line)));
         // Tree labels first, so `image_tag` prefers the tree over a same-named base image.
         let known = kept.iter().map(|i| i.label.clone()).chain(config.base_images.iter().cloned()).collect();
-        let templates = TemplateEngine::new(&config, known);
-        Ok(Self { root: root.to_owned(), config, images: kept, diagnostics, by_name, templates })
+        let templates = TemplateEngine::new(&config, known, &canonical_root);
+        Ok(Self {
+            root: root.to_owned(),
+            canonical_root,
+            config,
+            images: kept,
+            diagnostics,
+            duplicates,
+            by_name,
+            templates,
+        })
+    }
+
+    /// How many images the tree has.
+    pub fn len(&self) -> usize {
+        self.images.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.images.is_empty()
+    }
+
+    /// Every image, in name order.
+    pub fn images(&self) -> impl Iterator<Item = (ImageId, &Image)> {
+        self.images.iter().enumerate().map(|(i, image)| (ImageId::new(i), image))
+    }
+
+    /// Every image id, in name order.
+    pub fn ids(&self) -> impl Iterator<Item = ImageId> + use<> {
+        (0..self.images.len()).map(ImageId::new)
     }
 
     /// The image called `name`, if any.
-    pub fn get(&self, name: &str) -> Option<&Image> {
-        self.by_name.get(name).map(|&i| &self.images[i])
-    }
-
-    /// The index of the image called `name` in [`Tree::images`].
-    pub fn index_of(&self, name: &str) -> Option<usize> {
+    pub fn get(&self, name: &str) -> Option<ImageId> {
         self.by_name.get(name).copied()
     }
 
     /// The image that a user-given NAME designates: a short name, `name:tag` or a full label.
-    pub fn find(&self, wanted: &str) -> Option<&Image> {
-        self.get(wanted)
-            .or_else(|| self.images.iter().find(|i| i.label == wanted || format!("{}:{}", i.name, i.tag) == wanted))
+    pub fn find(&self, wanted: &str) -> Option<ImageId> {
+        self.get(wanted).or_else(|| {
+            self.images()
+                .find(|(_, i)| i.label == wanted || format!("{}:{}", i.name, i.tag) == wanted)
+                .map(|(id, _)| id)
+        })
     }
 
     /// Renders one image's template.
-    pub fn render(&self, image: &Image) -> Result<String, TemplateError> {
-        self.templates.render(&image.dir)
+    pub fn render(&self, id: ImageId) -> Result<String, TemplateError> {
+        self.templates.render(&self[id].dir)
     }
 
-    /// Renders every image and extracts its references, in parallel. Failures become diagnostics and leave
-    /// `None` in the image's slot.
-    pub fn render_all(&self) -> (Vec<Option<Rendered>>, Vec<Diagnostic>) {
-        let results = parallel_map(&self.images, self.config.scan_workers, |image| self.render_one(image));
-        let mut rendered = Vec::with_capacity(results.len());
+    /// Renders every image and extracts its references, in parallel. Failures become diagnostics about their
+    /// image and leave `None` in its slot.
+    pub fn render_all(&self) -> (PerImage<Option<Rendered>>, Vec<Diagnostic>) {
+        let ids: Vec<ImageId> = self.ids().collect();
+        let results = parallel_map(&ids, self.config.scan_workers, |&id| self.render_one(id));
         let mut diagnostics = Vec::new();
-        for result in results {
-            match result {
-                Ok(r) => rendered.push(Some(r)),
-                Err(d) => {
-                    diagnostics.push(d);
-                    rendered.push(None);
+        let rendered = ids
+            .iter()
+            .zip(results)
+            .map(|(&id, result)| {
+                let image = &self[id];
+                match result {
+                    Ok(Ok(rendered)) => Some(rendered),
+                    Ok(Err(problem)) => {
+                        diagnostics.push(problem);
+                        None
+                    }
+                    Err(panic) => {
+                        diagnostics.push(
+                            Diagnostic::error(image.template_path(), internal_error(&panic)).for_image(&image.name),
+                        );
+                        None
+                    }
                 }
-            }
-        }
+            })
+            .collect();
         (rendered, diagnostics)
     }
 
-    fn render_one(&self, image: &Image) -> Result<Rendered, Diagnostic> {
-        let dockerfile = self.render(image).map_err(|e| template_diagnostic(&e).for_image(&image.name))?;
+    fn render_one(&self, id: ImageId) -> Result<Rendered, Diagnostic> {
+        let image = &self[id];
+        let dockerfile = self.render(id).map_err(|e| template_diagnostic(&e).for_image(&image.name))?;
         let references = dockerfile::image_references(&dockerfile).map_err(|e| {
             Diagnostic::error(image.template_path(), format!("rendered Dockerfile, line {}: {}", e.line, e.message))
                 .for_image(&image.name)
@@ -175,40 +291,58 @@ pub fn template_diagnostic(e: &TemplateError) -> Diagnostic {
     Diagnostic::error(&e.path, e.message.clone()).at_line(e.line)
 }
 
+/// A bug met while reading one image: reported about that image, so the rest of the run goes on.
+fn internal_error(panic: &str) -> String {
+    format!("internal error while reading this image ({panic}); please report it")
+}
+
 /// Reads one image directory; `None` when its changelog cannot name it.
-fn load_image(root: &Path, dir: &Path, config: &Config) -> (Option<Image>, Vec<Diagnostic>) {
-    let mut problems = Vec::new();
-    let entry = match changelog::read_top_entry(&dir.join(CHANGELOG)) {
+fn load_image(root: &Path, dir: &Path, config: &Config, tag_suffix: Option<&str>) -> (Option<Image>, Vec<Diagnostic>) {
+    let changelog_path = dir.join(CHANGELOG);
+    let entry = match changelog::read_top_entry(&changelog_path) {
         Ok(entry) => entry,
         Err(e) => {
-            problems.push(Diagnostic::error(&e.path, e.message).at_line(e.line));
-            return (None, problems);
+            let why = "the directory is left out";
+            return (None, vec![Diagnostic::error(&e.path, format!("{} ({why})", e.message)).at_line(e.line)]);
         }
     };
+    let name = entry.package;
+    let mut problems: Vec<Diagnostic> = entry
+        .warnings
+        .into_iter()
+        .map(|(line, message)| Diagnostic::warning(&changelog_path, message).at_line(Some(line)).for_image(&name))
+        .collect();
     let control_path = dir.join(CONTROL);
     let control = if control_path.exists() || control_path.is_symlink() {
-        control::read_control(&control_path).unwrap_or_else(|e| {
-            problems.push(Diagnostic::error(&e.path, e.message).at_line(e.line).for_image(&entry.package));
-            Vec::new()
-        })
+        match control::read_control(&control_path) {
+            Ok(control) => {
+                problems.extend(control.warnings.into_iter().map(|(line, message)| {
+                    Diagnostic::warning(&control_path, message).at_line(Some(line)).for_image(&name)
+                }));
+                control.dependencies
+            }
+            Err(e) => {
+                problems.push(Diagnostic::error(&e.path, e.message).at_line(e.line).for_image(&name));
+                Vec::new()
+            }
+        }
     } else {
         Vec::new()
     };
-    let repository = config.repository(&entry.package);
+    let repository = config.repository(&name);
     // docker-pkg's nightly and snapshot tags: the changelog version plus the run's suffix.
-    let tag = match &config.tag_suffix {
+    let tag = match tag_suffix {
         Some(suffix) => format!("{}-{suffix}", entry.version),
-        None => entry.version.clone(),
+        None => entry.version.to_string(),
     };
-    let invalid = reference::check_repository(&repository).err().or_else(|| reference::check_tag(&tag).err());
-    if let Some(why) = &invalid {
-        problems.push(
-            Diagnostic::error(dir.join(CHANGELOG), why.clone())
-                .at_line(Some(entry.line))
-                .for_image(&entry.package)
-                .image_only(),
-        );
-    }
+    let label = format!("{repository}:{tag}");
+    let reference = match Reference::parse(&label) {
+        Ok(reference) => Some(reference),
+        Err(why) => {
+            problems.push(Diagnostic::error(&changelog_path, why).at_line(Some(entry.line)).for_image(&name));
+            None
+        }
+    };
     let rel_path = dir
         .strip_prefix(root)
         .unwrap_or(dir)
@@ -217,26 +351,29 @@ fn load_image(root: &Path, dir: &Path, config: &Config) -> (Option<Image>, Vec<D
         .collect::<Vec<_>>()
         .join("/");
     let image = Image {
-        label: format!("{repository}:{tag}"),
-        name: entry.package,
+        name,
+        version: entry.version,
         tag,
         repository,
+        label,
+        reference,
         dir: dir.to_owned(),
         rel_path,
         control,
-        invalid,
     };
     (Some(image), problems)
 }
 
-/// Maps `f` over `items` on up to `workers` threads, keeping the order of `items`.
-fn parallel_map<T: Sync, R: Send>(items: &[T], workers: usize, f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+/// Maps `f` over `items` on up to `workers` threads, keeping the order of `items`. A panic in `f` becomes that
+/// item's `Err` (its message), so that one bad input cannot stop the others.
+fn parallel_map<T: Sync, R: Send>(items: &[T], workers: usize, f: impl Fn(&T) -> R + Sync) -> Vec<Result<R, String>> {
+    let guarded = |item: &T| catch_unwind(AssertUnwindSafe(|| f(item))).map_err(|panic| panic_message(&*panic));
     let workers = workers.min(items.len()).max(1);
     if workers == 1 {
-        return items.iter().map(f).collect();
+        return items.iter().map(guarded).collect();
     }
     let next = AtomicUsize::new(0);
-    let results: Mutex<BTreeMap<usize, R>> = Mutex::new(BTreeMap::new());
+    let results: Mutex<BTreeMap<usize, Result<R, String>>> = Mutex::new(BTreeMap::new());
     std::thread::scope(|scope| {
         for _ in 0..workers {
             scope.spawn(|| {
@@ -244,13 +381,22 @@ fn parallel_map<T: Sync, R: Send>(items: &[T], workers: usize, f: impl Fn(&T) ->
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(item) = items.get(i) else { break };
-                    local.push((i, f(item)));
+                    local.push((i, guarded(item)));
                 }
                 crate::lock(&results).extend(local);
             });
         }
     });
     results.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner).into_values().collect()
+}
+
+/// The message of a caught panic.
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic".to_owned())
 }
 
 #[cfg(test)]
@@ -269,9 +415,13 @@ mod tests {
     }
 
     #[test]
-    fn parallel_map_keeps_order() {
+    fn parallel_map_keeps_order_and_contains_panics() {
         let items: Vec<usize> = (0..1000).collect();
-        assert_eq!(parallel_map(&items, 4, |i| i * 2), items.iter().map(|i| i * 2).collect::<Vec<_>>());
-        assert_eq!(parallel_map(&[] as &[usize], 4, |i| *i), Vec::<usize>::new());
+        let doubled: Vec<usize> = parallel_map(&items, 4, |i| i * 2).into_iter().map(Result::unwrap).collect();
+        assert_eq!(doubled, items.iter().map(|i| i * 2).collect::<Vec<_>>());
+        assert!(parallel_map(&[] as &[usize], 4, |i| *i).is_empty());
+        let results = parallel_map(&items, 4, |&i| if i == 7 { panic!("boom {i}") } else { i });
+        assert_eq!(results[7], Err("boom 7".to_owned()));
+        assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 999);
     }
 }

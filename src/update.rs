@@ -5,40 +5,29 @@
 //! characters), dependents come from the tree's graph (so parents outside the tree are fine), and it is all or
 //! nothing: every new changelog is computed and checked before the first file is written, and each file is
 //! replaced atomically.
+//!
+//! Safe to run twice at once: a run holds a lock on the tree's root from before it reads the changelogs until
+//! it has written them ([`TreeLock`]). A new file is created with the mode and owner of the one it replaces
+//! before anything is written into it, synced, renamed over it, and the directory is synced: a read-only
+//! changelog stays read-only. A changelog with several hard links is not updated (the update then writes
+//! nothing): renaming over it would split the links.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Write as _;
 use std::fs;
 use std::io::{self, Write};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::SystemTime;
 
 use globset::Glob;
 
+use crate::config::Config;
 use crate::definition::changelog::{self, NewEntry};
-use crate::definition::version::{self, BumpError};
-use crate::discover::CHANGELOG;
-use crate::exit;
+use crate::definition::version::{BumpError, Version};
 use crate::graph::Graph;
-use crate::reference;
 use crate::report;
-use crate::settings::Config;
-use crate::timestamp;
-use crate::tree::Tree;
-
-/// What the user asked for.
-#[derive(Debug, Clone, Copy)]
-pub struct Options<'a> {
-    /// An exact image name, or a glob over names when it has glob characters.
-    pub name: &'a str,
-    /// The change text; may span several lines.
-    pub reason: &'a str,
-    /// The named image's new version, instead of an automatic bump.
-    pub version: Option<&'a str>,
-    /// Print the entries, write nothing.
-    pub dry_run: bool,
-}
+use crate::settings::UpdateSettings;
+use crate::tree::{ImageId, Tree};
 
 /// Why nothing was updated (or, for [`UpdateError::Write`], why the update stopped).
 #[derive(Debug, thiserror::Error)]
@@ -57,19 +46,8 @@ pub enum UpdateError {
     NotUpdated(Vec<ImageError>),
     #[error("{}: cannot write: {source}{}", path.display(), written_note(written))]
     Write { path: PathBuf, source: io::Error, written: Vec<PathBuf> },
-    #[error("cannot write output: {0}")]
-    Output(#[from] io::Error),
-}
-
-impl UpdateError {
-    /// The process exit code for this error (see [`crate::exit`]).
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            UpdateError::Output(e) if e.kind() == io::ErrorKind::BrokenPipe => exit::SUCCESS,
-            UpdateError::Write { .. } | UpdateError::Output(_) => exit::FAILURE,
-            _ => exit::INPUT,
-        }
-    }
+    #[error("{}: cannot lock the tree against another update: {source}", path.display())]
+    Lock { path: PathBuf, source: io::Error },
 }
 
 fn lines(problems: &[ImageError]) -> String {
@@ -96,30 +74,34 @@ pub enum ImageError {
     Version { path: PathBuf, version: String, why: String },
     #[error("{}: cannot add an entry: {message}", path.display())]
     Entry { path: PathBuf, message: String },
+    #[error(
+        "{}: it has {links} hard links, and replacing it would split them; give it a single link to update it",
+        path.display()
+    )]
+    HardLinked { path: PathBuf, links: u64 },
 }
 
 /// The images NAME designates, sorted; `glob` says whether NAME was a pattern.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Matched {
-    pub images: Vec<usize>,
+    pub images: Vec<ImageId>,
     pub glob: bool,
 }
 
 /// Resolves NAME: an exact name, or (only when it holds glob characters) a glob over names.
 pub fn matching(tree: &Tree, name: &str) -> Result<Matched, UpdateError> {
     if !name.contains(['*', '?', '[', ']', '{', '}']) {
-        return match tree.index_of(name) {
+        return match tree.get(name) {
             Some(i) => Ok(Matched { images: vec![i], glob: false }),
             None => Err(UpdateError::UnknownImage {
                 name: name.to_owned(),
                 root: tree.root.clone(),
-                suggestions: report::close_names(name, tree.images.iter().map(|i| i.name.as_str())),
+                suggestions: report::close_names(name, tree.images().map(|(_, i)| i.name.as_str())),
             }),
         };
     }
     let matcher = Glob::new(name)?.compile_matcher();
-    let images: Vec<usize> =
-        tree.images.iter().enumerate().filter(|(_, i)| matcher.is_match(&i.name)).map(|(i, _)| i).collect();
+    let images: Vec<ImageId> = tree.images().filter(|(_, i)| matcher.is_match(&i.name)).map(|(id, _)| id).collect();
     if images.is_empty() {
         return Err(UpdateError::NoMatch { pattern: name.to_owned(), root: tree.root.clone() });
     }
@@ -175,13 +157,12 @@ impl Author {
 /// One changelog to rewrite.
 #[derive(Debug, Clone)]
 pub struct Change {
-    /// Index in `Tree::images`.
-    pub image: usize,
+    pub image: ImageId,
     pub name: String,
     /// The changelog, as the tree names it.
     pub path: PathBuf,
-    pub old_version: String,
-    pub new_version: String,
+    pub old_version: Version,
+    pub new_version: Version,
     /// True for a dependent ("Refresh for update in parent image …").
     pub refresh: bool,
     /// The entry added on top, exactly as written.
@@ -204,23 +185,23 @@ pub fn plan(
     tree: &Tree,
     graph: &Graph,
     matched: &Matched,
-    options: &Options<'_>,
+    settings: &UpdateSettings,
     author: &Author,
     date: &str,
 ) -> Result<Plan, UpdateError> {
-    if options.reason.trim().is_empty() {
+    if settings.reason.trim().is_empty() {
         return Err(UpdateError::EmptyReason);
     }
-    if options.version.is_some() && matched.glob {
-        return Err(UpdateError::VersionWithGlob { pattern: options.name.to_owned() });
+    if settings.version.is_some() && matched.glob {
+        return Err(UpdateError::VersionWithGlob { pattern: settings.name.clone() });
     }
-    let named: BTreeSet<usize> = matched.images.iter().copied().collect();
+    let named: BTreeSet<ImageId> = matched.images.iter().copied().collect();
     // Which named images each dependent descends from, to name them in its entry.
-    let mut parents: BTreeMap<usize, Vec<&str>> = BTreeMap::new();
+    let mut parents: BTreeMap<ImageId, Vec<&str>> = BTreeMap::new();
     for &image in &named {
         for dependent in graph.with_descendants(&BTreeSet::from([image])) {
             if !named.contains(&dependent) {
-                parents.entry(dependent).or_default().push(&tree.images[image].name);
+                parents.entry(dependent).or_default().push(&tree[image].name);
             }
         }
     }
@@ -228,9 +209,9 @@ pub fn plan(
     let mut changes = Vec::new();
     let mut problems = Vec::new();
     for &index in graph.order.iter().filter(|i| named.contains(i) || parents.contains_key(i)) {
-        let refresh = parents.get(&index).map(|names| refresh_reason(names, options.reason));
-        let reason = refresh.as_deref().unwrap_or(options.reason);
-        let version = if refresh.is_none() { options.version } else { None };
+        let refresh = parents.get(&index).map(|names| refresh_reason(names, &settings.reason));
+        let reason = refresh.as_deref().unwrap_or(&settings.reason);
+        let version = if refresh.is_none() { settings.version.as_deref() } else { None };
         match change(tree, index, reason, version, author, date) {
             Ok(mut change) => {
                 change.refresh = refresh.is_some();
@@ -253,17 +234,22 @@ fn refresh_reason(parents: &[&str], reason: &str) -> String {
 /// One image's new changelog.
 fn change(
     tree: &Tree,
-    index: usize,
+    index: ImageId,
     reason: &str,
     version: Option<&str>,
     author: &Author,
     date: &str,
 ) -> Result<Change, ImageError> {
-    let image = &tree.images[index];
-    let path = image.dir.join(CHANGELOG);
+    let image = &tree[index];
+    let path = image.changelog_path();
     let read_error = |source| ImageError::Read { path: path.clone(), source };
-    let old = fs::read(&path).map_err(read_error)?;
     let target = fs::canonicalize(&path).map_err(read_error)?;
+    let metadata = fs::metadata(&target).map_err(read_error)?;
+    if metadata.nlink() > 1 {
+        return Err(ImageError::HardLinked { path, links: metadata.nlink() });
+    }
+    let old = crate::files::read(&target, crate::files::CHANGELOG_LIMIT)
+        .map_err(|e| read_error(io::Error::other(e.to_string())))?;
     let entry_error = |message: String| ImageError::Entry { path: path.clone(), message };
     // The version to bump is the changelog's own, read from the bytes about to be kept: the scanned tag may
     // carry a run's nightly suffix, and the file may have changed since the scan.
@@ -271,17 +257,14 @@ fn change(
         .map_err(|e| entry_error(format!("line {}: {}", e.line.unwrap_or(1), e.message)))?
         .version;
     let new_version = match version {
-        Some(wanted) => {
-            check_explicit_version(wanted, &current).map_err(|why| ImageError::Version {
-                path: path.clone(),
-                version: wanted.to_owned(),
-                why,
-            })?;
-            wanted.to_owned()
-        }
-        None => version::bump(&current, &tree.config.update_id).map_err(|source| ImageError::Bump {
+        Some(wanted) => check_explicit_version(wanted, &current).map_err(|why| ImageError::Version {
             path: path.clone(),
-            version: current.clone(),
+            version: wanted.to_owned(),
+            why,
+        })?,
+        None => current.bump(&tree.config.update_id).map_err(|source| ImageError::Bump {
+            path: path.clone(),
+            version: current.to_string(),
             source,
         })?,
     };
@@ -291,7 +274,7 @@ fn change(
     let entry = changelog::format_entry(
         &NewEntry {
             package: &image.name,
-            version: &new_version,
+            version: new_version.as_str(),
             distribution: &tree.config.distribution,
             reason,
             author: &author.name,
@@ -321,119 +304,107 @@ fn change(
 
 /// `--version` must be a Debian version, a legal Docker tag, and sort after the current one (an equal or lower
 /// tag may already be in the registry, and the image would never be rebuilt).
-fn check_explicit_version(wanted: &str, current: &str) -> Result<(), String> {
-    changelog::check_version(wanted).map_err(|why| format!("not a Debian version: {why}"))?;
-    reference::check_tag(wanted)?;
-    if version::compare(wanted, current) != std::cmp::Ordering::Greater {
+fn check_explicit_version(wanted: &str, current: &Version) -> Result<Version, String> {
+    let wanted = Version::parse(wanted).map_err(|why| format!("not a Debian version: {why}"))?;
+    if let Some(why) = wanted.tag_problem() {
+        return Err(why);
+    }
+    if wanted.cmp_dpkg(current) != std::cmp::Ordering::Greater {
         return Err(format!("it does not sort after the current version `{current}`"));
     }
-    Ok(())
+    Ok(wanted)
 }
 
 impl Plan {
-    /// Writes every changelog: each new file is first written beside its target (same permissions), and only
-    /// when all of them are, each is renamed over its target. A failure before the renames leaves every file
-    /// as it was; a failed rename (unexpected) puts back the files already replaced.
+    /// Writes every changelog: each new file is first staged beside its target (with its mode and owner), and
+    /// only when all of them are, each is renamed over its target and the directories are synced. A failure
+    /// before the renames leaves every file as it was; a failed rename (unexpected) puts back the files already
+    /// replaced.
     pub fn write(&self) -> Result<(), UpdateError> {
-        let mut staged: Vec<PathBuf> = Vec::with_capacity(self.changes.len());
+        let mut staged: Vec<tempfile::NamedTempFile> = Vec::with_capacity(self.changes.len());
         for change in &self.changes {
             let mut content = change.entry.clone().into_bytes();
             content.extend_from_slice(&change.old);
             match stage(&change.target, &content) {
                 Ok(temp) => staged.push(temp),
                 Err(source) => {
-                    remove_all(&staged);
                     return Err(UpdateError::Write { path: change.path.clone(), source, written: Vec::new() });
                 }
             }
         }
-        for (i, (change, temp)) in self.changes.iter().zip(&staged).enumerate() {
-            if let Err(source) = fs::rename(temp, &change.target) {
-                remove_all(&staged[i..]);
+        for (i, (change, temp)) in self.changes.iter().zip(staged).enumerate() {
+            if let Err(e) = temp.persist(&change.target) {
                 let written = self.changes[..i]
                     .iter()
-                    .filter(|done| stage(&done.target, &done.old).and_then(|t| fs::rename(t, &done.target)).is_err())
+                    .filter(|done| {
+                        stage(&done.target, &done.old)
+                            .and_then(|t| t.persist(&done.target).map_err(|e| e.error))
+                            .is_err()
+                    })
                     .map(|done| done.path.clone())
                     .collect();
-                return Err(UpdateError::Write { path: change.path.clone(), source, written });
+                return Err(UpdateError::Write { path: change.path.clone(), source: e.error, written });
             }
+        }
+        let dirs: BTreeSet<&Path> = self.changes.iter().filter_map(|c| c.target.parent()).collect();
+        for dir in dirs {
+            // The renames are only durable once their directory is on disk.
+            fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|source| UpdateError::Write {
+                path: dir.to_owned(),
+                source,
+                written: self.changes.iter().map(|c| c.path.clone()).collect(),
+            })?;
         }
         Ok(())
     }
 }
 
-/// Writes `content` to a new temp file beside `target`, with `target`'s permissions, synced to disk.
-fn stage(target: &Path, content: &[u8]) -> io::Result<PathBuf> {
+/// Writes `content` to a new temp file beside `target`, created with `target`'s permissions and owner before
+/// anything is written into it, and synced to disk.
+fn stage(target: &Path, content: &[u8]) -> io::Result<tempfile::NamedTempFile> {
     let dir = target.parent().unwrap_or(Path::new("."));
-    let file_name = target.file_name().map_or_else(|| CHANGELOG.into(), |n| n.to_string_lossy().into_owned());
-    let temp = dir.join(format!(".{file_name}.imgraph-update-{}", std::process::id()));
-    let result = (|| {
-        let permissions = fs::metadata(target)?.permissions();
-        let mut file = fs::OpenOptions::new().write(true).create_new(true).open(&temp)?;
-        file.write_all(content)?;
-        file.set_permissions(permissions)?;
-        file.sync_all()
-    })();
-    match result {
-        Ok(()) => Ok(temp),
-        Err(e) => {
-            // Only remove a temp file this call created: `create_new` failing means it belongs to someone else.
-            if e.kind() != io::ErrorKind::AlreadyExists {
-                let _ = fs::remove_file(&temp);
+    let metadata = fs::metadata(target)?;
+    let name = target.file_name().map_or_else(|| "changelog".into(), |n| n.to_string_lossy().into_owned());
+    // Created owner-only (0600), then given the target's mode: never more open than either on the way.
+    let mut temp = tempfile::Builder::new().prefix(&format!(".{name}.")).suffix(".imgraph-update").tempfile_in(dir)?;
+    let file = temp.as_file();
+    if (file.metadata()?.uid(), file.metadata()?.gid()) != (metadata.uid(), metadata.gid()) {
+        std::os::unix::fs::fchown(file, Some(metadata.uid()), Some(metadata.gid()))?;
+    }
+    file.set_permissions(metadata.permissions())?;
+    temp.write_all(content)?;
+    temp.as_file().sync_all()?;
+    Ok(temp)
+}
+
+/// Holds an exclusive lock on a tree's root directory for as long as it lives: two `update` runs on one tree
+/// take turns, the second reading what the first wrote.
+#[derive(Debug)]
+pub struct TreeLock {
+    _dir: fs::File,
+}
+
+impl TreeLock {
+    /// Locks `root`, calling `waiting` once if another run holds it (then waiting for it).
+    pub fn acquire(root: &Path, waiting: impl FnOnce()) -> Result<Self, UpdateError> {
+        let error = |source| UpdateError::Lock { path: root.to_owned(), source };
+        let dir = fs::File::open(root).map_err(error)?;
+        match dir.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                waiting();
+                dir.lock().map_err(error)?;
             }
-            Err(e)
+            Err(fs::TryLockError::Error(e)) => return Err(error(e)),
         }
+        Ok(Self { _dir: dir })
     }
-}
-
-fn remove_all(paths: &[PathBuf]) {
-    for path in paths {
-        let _ = fs::remove_file(path);
-    }
-}
-
-/// The whole command on a scanned tree: resolve NAME, plan, print (`--dry-run`) or write, and summarise on
-/// stderr. Returns the exit code.
-pub fn run(tree: &Tree, graph: &Graph, options: &Options<'_>, out: &mut impl Write) -> Result<u8, UpdateError> {
-    let matched = matching(tree, options.name)?;
-    if matched.glob {
-        let names: Vec<&str> = matched.images.iter().map(|&i| tree.images[i].name.as_str()).collect();
-        eprintln!("`{}` matches {}: {}", options.name, report::count(names.len(), "image"), names.join(", "));
-    }
-    let author = Author::resolve(&tree.config, &tree.root);
-    let date = timestamp::rfc2822_local(SystemTime::now());
-    let plan = plan(tree, graph, &matched, options, &author, &date)?;
-    if options.dry_run {
-        for change in &plan.changes {
-            write!(out, "==> {} <==\n{}", change.path.display(), change.entry)?;
-        }
-        out.flush()?;
-    } else {
-        plan.write()?;
-    }
-    eprint!("{}", summary(&plan, options.dry_run));
-    Ok(exit::SUCCESS)
-}
-
-/// `updated 3 changelogs:` and one aligned line per image: name, old -> new, and whether it is a refresh.
-pub fn summary(plan: &Plan, dry_run: bool) -> String {
-    let count = report::count(plan.changes.len(), "changelog");
-    let mut text = if dry_run {
-        format!("would update {count} (dry run, nothing written):\n")
-    } else {
-        format!("updated {count}:\n")
-    };
-    let name_width = plan.changes.iter().map(|c| c.name.len()).max().unwrap_or(0);
-    let old_width = plan.changes.iter().map(|c| c.old_version.len()).max().unwrap_or(0);
-    for c in &plan.changes {
-        let why = if c.refresh { "  (parent updated)" } else { "" };
-        let _ = writeln!(text, "  {:<name_width$}  {:<old_width$} -> {}{why}", c.name, c.old_version, c.new_version);
-    }
-    text
 }
 
 #[cfg(test)]
 mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
     use super::*;
 
     #[test]
@@ -478,26 +449,47 @@ mod tests {
 
     #[test]
     fn explicit_versions_are_checked() {
-        assert!(check_explicit_version("1.1", "1.0").is_ok());
-        assert!(check_explicit_version("1.0", "1.0").unwrap_err().contains("does not sort after"));
-        assert!(check_explicit_version("0.9", "1.0").unwrap_err().contains("does not sort after"));
-        assert!(check_explicit_version("1.1~rc1", "1.0").unwrap_err().contains("not a valid Docker tag"));
-        assert!(check_explicit_version("1.1 beta", "1.0").unwrap_err().contains("not a Debian version"));
+        let current = Version::new("1.0");
+        assert!(check_explicit_version("1.1", &current).is_ok());
+        assert!(check_explicit_version("1.0", &current).unwrap_err().contains("does not sort after"));
+        assert!(check_explicit_version("0.9", &current).unwrap_err().contains("does not sort after"));
+        assert!(check_explicit_version("1.1~rc1", &current).unwrap_err().contains("not a valid Docker tag"));
+        assert!(check_explicit_version("1.1 beta", &current).unwrap_err().contains("not a Debian version"));
     }
 
     #[test]
-    fn stage_keeps_permissions_and_never_clobbers() {
-        use std::os::unix::fs::PermissionsExt;
+    fn stage_keeps_mode_and_owner_and_never_clobbers() {
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("changelog");
         fs::write(&target, "old").unwrap();
         fs::set_permissions(&target, fs::Permissions::from_mode(0o640)).unwrap();
+        // Another owner, as root can set it: the staged file must carry it too.
+        let _ = std::os::unix::fs::chown(&target, Some(65534), Some(65534));
+        let wanted = fs::metadata(&target).unwrap();
         let temp = stage(&target, b"new").unwrap();
-        assert_eq!(fs::metadata(&temp).unwrap().permissions().mode() & 0o777, 0o640);
-        assert_eq!(fs::read(&temp).unwrap(), b"new");
-        // A second stage of the same target by this process finds the temp file taken, and leaves it alone.
-        assert_eq!(stage(&target, b"other").unwrap_err().kind(), io::ErrorKind::AlreadyExists);
-        assert_eq!(fs::read(&temp).unwrap(), b"new");
+        let staged = fs::metadata(temp.path()).unwrap();
+        assert_eq!(staged.permissions().mode() & 0o777, 0o640);
+        assert_eq!((staged.uid(), staged.gid()), (wanted.uid(), wanted.gid()));
+        assert_eq!(fs::read(temp.path()).unwrap(), b"new");
+        let other = stage(&target, b"other").unwrap();
+        assert_ne!(other.path(), temp.path());
         assert_eq!(fs::read(&target).unwrap(), b"old");
+    }
+
+    #[test]
+    fn the_lock_makes_a_second_run_wait() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = TreeLock::acquire(dir.path(), || panic!("nobody holds it yet")).unwrap();
+        let root = dir.path().to_owned();
+        let waited = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = waited.clone();
+        let second = std::thread::spawn(move || {
+            let _lock = TreeLock::acquire(&root, || flag.store(true, std::sync::atomic::Ordering::SeqCst)).unwrap();
+        });
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        assert!(!second.is_finished(), "the second run must wait");
+        drop(first);
+        second.join().unwrap();
+        assert!(waited.load(std::sync::atomic::Ordering::SeqCst));
     }
 }

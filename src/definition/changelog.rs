@@ -1,7 +1,8 @@
 //! The top entry of a Debian `changelog`: the image's name and version.
 //!
-//! Only the first entry matters (never the highest version), so the file is streamed and reading stops at that
-//! entry's trailer; real changelogs hold up to a couple of hundred entries. The entry is validated strictly:
+//! Only the first entry matters (never the highest version), so the file is streamed and reading stops at the
+//! end of that entry; real changelogs hold up to a couple of hundred entries. The entry is read as dpkg reads
+//! it (`Dpkg::Changelog::Debian`), hand-written because dpkg's leniency is the feature: a header is required,
 //!
 //! ```text
 //! package (version) distribution[ distribution...]; urgency=value[, key=value...]
@@ -10,33 +11,31 @@
 //!
 //!  -- Maintainer Name <email>  Sun, 16 Aug 2026 06:00:05 +0000
 //! ```
+//!
+//! and everything dpkg only warns about is a warning here too: lines before the header, a missing or badly
+//! formatted trailer (such as `Thu Mar 9 11:41:33 2023 +0100`), missing blank lines, odd keywords after the
+//! `;`, a version that breaks Debian's syntax rules (whether it can be a Docker tag is checked elsewhere).
 
-use std::fs::File;
 use std::io::{self, BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
-/// The first (topmost) entry of a changelog, validated.
+use crate::definition::version::Version;
+use crate::files;
+
+/// The first (topmost) entry of a changelog.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopEntry {
     /// Package name: the image's short name.
     pub package: String,
-    /// Version string exactly as written: the image's tag.
-    pub version: String,
+    /// Version exactly as written: the image's tag.
+    pub version: Version,
     /// 1-based line of the entry's header.
     pub line: usize,
-    /// Distributions named in the header (at least one), e.g. `wikimedia`.
-    pub distributions: Vec<String>,
-    /// The header's `urgency=` value, e.g. `medium`.
-    pub urgency: String,
-    /// Trailer maintainer name.
-    pub maintainer: String,
-    /// Trailer email address, without the angle brackets.
-    pub email: String,
-    /// Trailer date exactly as written (RFC 2822).
-    pub date: String,
+    /// What dpkg would warn about, with its line: the entry is usable all the same.
+    pub warnings: Vec<(usize, String)>,
 }
 
-/// A changelog that cannot be read or whose top entry is malformed.
+/// A changelog that cannot be read, or that has no entry at all.
 #[derive(Debug, thiserror::Error)]
 #[error("{}: {message}", path.display())]
 pub struct ChangelogError {
@@ -45,12 +44,13 @@ pub struct ChangelogError {
     pub message: String,
 }
 
-/// What the trailer line looks like, for messages.
+/// What the header and the trailer look like, for messages.
+const HEADER: &str = "`package (version) distribution; urgency=...`";
 const TRAILER: &str = "` -- Name <email>  date`";
 
-/// Reads only as much of `path` as the top entry needs.
+/// Reads only as much of `path` as the top entry needs (a regular file, within [`files::CHANGELOG_LIMIT`]).
 pub fn read_top_entry(path: &Path) -> Result<TopEntry, ChangelogError> {
-    let file = File::open(path).map_err(|e| ChangelogError {
+    let file = files::open(path, files::CHANGELOG_LIMIT).map_err(|e| ChangelogError {
         path: path.to_owned(),
         line: None,
         message: format!("cannot read: {e}"),
@@ -63,7 +63,7 @@ pub fn read_top_entry(path: &Path) -> Result<TopEntry, ChangelogError> {
 pub fn top_entry_from(path: &Path, reader: impl BufRead) -> Result<TopEntry, ChangelogError> {
     let error = |line, message| ChangelogError { path: path.to_owned(), line, message };
     parse_top_entry(reader).map_err(|p| match p {
-        Problem::Io(e) => error(None, format!("cannot read: {e}")),
+        Problem::Io(e) => error(None, format!("cannot read: {}", files::ReadError::from(e))),
         Problem::At(line, message) => error(Some(line), message),
     })
 }
@@ -100,13 +100,15 @@ enum Problem {
     At(usize, String),
 }
 
-/// Hands out lines one at a time, without the line ending (`\n` or `\r\n`), with their 1-based numbers.
+/// Hands out lines one at a time, without the line ending (`\n` or `\r\n`), with their 1-based numbers. Bytes
+/// that are not UTF-8 are replaced (dpkg reads bytes); `invalid_utf8` remembers the first such line.
 struct Lines<R> {
     reader: R,
     number: usize,
     buffer: Vec<u8>,
     /// Whether the last line read ended with a newline, for the line number of "end of file".
     newline: bool,
+    invalid_utf8: Option<usize>,
 }
 
 impl<R: BufRead> Lines<R> {
@@ -119,10 +121,11 @@ impl<R: BufRead> Lines<R> {
         self.newline = self.buffer.ends_with(b"\n");
         let line = self.buffer.strip_suffix(b"\n").unwrap_or(&self.buffer);
         let line = line.strip_suffix(b"\r").unwrap_or(line);
-        match std::str::from_utf8(line) {
-            Ok(line) => Ok(Some((self.number, line.to_owned()))),
-            Err(_) => Err(Problem::At(self.number, "invalid UTF-8".into())),
+        let text = String::from_utf8_lossy(line);
+        if matches!(text, std::borrow::Cow::Owned(_)) {
+            self.invalid_utf8.get_or_insert(self.number);
         }
+        Ok(Some((self.number, text.into_owned())))
     }
 
     /// The line where something missing at the end of the file was expected.
@@ -131,189 +134,166 @@ impl<R: BufRead> Lines<R> {
     }
 }
 
-fn parse_top_entry(reader: impl BufRead) -> Result<TopEntry, Problem> {
-    let mut lines = Lines { reader, number: 0, buffer: Vec::new(), newline: false };
-    let at = |line: usize| move |message: String| Problem::At(line, message);
+/// Where the parser is within the top entry (dpkg's `$expect`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Expect {
+    StartOfChanges,
+    ChangesOrTrailer,
+}
 
-    let (line, text) = loop {
-        match lines.next()? {
-            Some((_, text)) if text.trim().is_empty() => {}
-            Some(found) => break found,
-            None => return Err(Problem::At(lines.end(), "empty changelog".into())),
+impl Expect {
+    fn as_str(self) -> &'static str {
+        match self {
+            Expect::StartOfChanges => "start of change data",
+            Expect::ChangesOrTrailer => "more change data or trailer",
+        }
+    }
+}
+
+fn parse_top_entry(reader: impl BufRead) -> Result<TopEntry, Problem> {
+    let mut lines = Lines { reader, number: 0, buffer: Vec::new(), newline: false, invalid_utf8: None };
+    let mut warnings = Vec::new();
+
+    // Lines before the first header are skipped, as dpkg does (with a warning for those that are not blank).
+    let (line, header) = loop {
+        let Some((number, text)) = lines.next()? else {
+            // The first line that is not blank says most about what is wrong with a file that has no header.
+            return Err(match warnings.first() {
+                Some(&(line, _)) => Problem::At(line, format!("no changelog entry: no line is a header {HEADER}")),
+                None => Problem::At(lines.end(), "empty changelog".into()),
+            });
+        };
+        if let Some(header) = parse_header(&text) {
+            break (number, header);
+        }
+        if !text.trim().is_empty() {
+            warnings.push((number, format!("expected a header {HEADER}: this line is skipped, as dpkg does")));
         }
     };
-    let header = parse_header(&text).map_err(at(line))?;
+    warnings.extend(header.warnings.iter().map(|w| (line, w.clone())));
 
-    // Header, blank line(s), indented change lines (blank lines allowed between them), blank line(s), trailer.
-    let mut previous_blank = false;
-    let mut changes = 0;
+    // dpkg's state machine, for the top entry only: it ends at its trailer or at the next header.
+    let mut expect = Expect::StartOfChanges;
     loop {
         let Some((number, text)) = lines.next()? else {
-            return Err(Problem::At(lines.end(), format!("top entry has no trailer line {TRAILER}")));
+            warnings.push((lines.end(), format!("found end of file where expected {}", expect.as_str())));
+            break;
         };
-        let blank = text.trim().is_empty();
-        if number == line + 1 && !blank {
-            return Err(Problem::At(number, "expected a blank line after the header".into()));
+        if parse_header(&text).is_some() {
+            warnings.push((number, format!("found start of entry where expected {}", expect.as_str())));
+            break;
         }
-        if blank {
-            previous_blank = true;
+        if text.trim().is_empty() {
             continue;
         }
-        if text.trim_start().starts_with("--") {
-            if changes == 0 {
-                return Err(Problem::At(number, "top entry has no change lines".into()));
+        if text.starts_with(" --") {
+            if expect == Expect::StartOfChanges {
+                warnings.push((number, "found trailer where expected start of change data".into()));
             }
-            if !previous_blank {
-                return Err(Problem::At(number, "expected a blank line before the trailer".into()));
+            if let Err(why) = check_trailer(&text) {
+                warnings.push((number, why));
             }
-            let trailer = parse_trailer(&text).map_err(at(number))?;
-            return Ok(TopEntry {
-                package: header.package,
-                version: header.version,
-                line,
-                distributions: header.distributions,
-                urgency: header.urgency,
-                maintainer: trailer.maintainer,
-                email: trailer.email,
-                date: trailer.date,
-            });
+            break;
         }
-        if !text.starts_with([' ', '\t']) {
-            let message = if parse_header(&text).is_ok() {
-                format!("top entry has no trailer line {TRAILER} before the next entry")
-            } else {
-                format!("expected an indented change line or the trailer line {TRAILER}")
-            };
-            return Err(Problem::At(number, message));
+        if text.len() > 2 && text.starts_with(char::is_whitespace) && text[1..].starts_with(char::is_whitespace) {
+            expect = Expect::ChangesOrTrailer;
+        } else if text.starts_with(char::is_whitespace) {
+            warnings.push((number, "unrecognized line (change lines are indented by at least two spaces)".into()));
+        } else {
+            warnings.push((number, format!("badly formatted heading line: expected a change line or {TRAILER}")));
         }
-        changes += 1;
-        previous_blank = false;
     }
+    if let Some(number) = lines.invalid_utf8 {
+        warnings.push((number, "invalid UTF-8 (read as replacement characters)".into()));
+    }
+    warnings.sort_by_key(|(line, _)| *line);
+    Ok(TopEntry { package: header.package, version: Version::new(header.version), line, warnings })
 }
 
 struct Header {
     package: String,
     version: String,
-    distributions: Vec<String>,
-    urgency: String,
+    /// dpkg's `check_header` warnings.
+    warnings: Vec<String>,
 }
 
-fn parse_header(text: &str) -> Result<Header, String> {
-    let expected = || "expected a header `package (version) distribution; urgency=...`".to_owned();
-    let (package, rest) = text.split_once(" (").ok_or_else(expected)?;
-    let (version, rest) = rest.split_once(')').ok_or_else(expected)?;
-    let (distributions, keywords) = rest.split_once(';').ok_or_else(expected)?;
-    if package.is_empty() || package.contains(char::is_whitespace) || !distributions.starts_with(' ') {
-        return Err(expected());
+/// dpkg's header regex, `^(\w[-+0-9a-z.]*) \(([^\(\) \t]+)\)((?:\s+[-+0-9a-z.]+)+)\;(.*?)\s*$` (case-insensitive),
+/// then its `check_header` warnings; `None` when the line is not a header at all.
+fn parse_header(text: &str) -> Option<Header> {
+    let name_char = |c: char| c.is_ascii_alphanumeric() || "-+.".contains(c);
+    let (package, rest) = text.split_once(" (")?;
+    let first_ok = package.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_');
+    if !first_ok || !package.chars().skip(1).all(name_char) {
+        return None;
     }
-    check_package(package)?;
-    check_version(version).map_err(|why| format!("invalid version `{version}`: {why}"))?;
-
-    let distributions: Vec<String> = distributions.split_whitespace().map(str::to_owned).collect();
-    if distributions.is_empty() {
-        return Err("the header names no distribution".into());
+    let (version, rest) = rest.split_once(')')?;
+    if version.is_empty() || version.contains(['(', ' ', '\t']) {
+        return None;
     }
-    if let Some(d) = distributions.iter().find(|d| !d.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))) {
-        return Err(format!("invalid distribution `{d}`"));
-    }
-
-    let mut urgency = None;
-    for keyword in keywords.split(',') {
-        let Some((key, value)) = keyword.trim().split_once('=') else {
-            return Err(format!("expected `key=value` after `;`, found `{}`", keyword.trim()));
-        };
-        if key.is_empty() || value.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-            return Err(format!("expected `key=value` after `;`, found `{}`", keyword.trim()));
-        }
-        if key.eq_ignore_ascii_case("urgency") {
-            urgency = Some(value.to_owned());
-        }
-    }
-    let urgency = urgency.ok_or("the header has no `urgency=...`")?;
-    Ok(Header { package: package.to_owned(), version: version.to_owned(), distributions, urgency })
-}
-
-/// Debian source package names, `[a-z0-9][a-z0-9+.-]*`: one character is allowed, as docker-pkg's parser
-/// (python-debian) allows it and Docker accepts one-letter image names.
-fn check_package(package: &str) -> Result<(), String> {
-    let rule = "names use lowercase letters, digits, `+`, `-` and `.`, and start with a letter or digit";
-    let valid = package.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && package.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+.-".contains(c));
-    if valid {
-        Ok(())
-    } else if package.contains(|c: char| c.is_ascii_uppercase()) {
-        Err(format!("invalid package name `{package}`: uppercase letters are not allowed ({rule})"))
-    } else {
-        Err(format!("invalid package name `{package}`: {rule}"))
-    }
-}
-
-/// Debian version syntax: `[epoch:]upstream[-revision]`.
-pub fn check_version(version: &str) -> Result<(), String> {
-    if version.is_empty() {
-        return Err("the version is empty".into());
-    }
-    let (epoch, rest) = match version.split_once(':') {
-        Some((epoch, rest)) => (Some(epoch), rest),
-        None => (None, version),
-    };
-    if let Some(epoch) = epoch
-        && (epoch.is_empty() || !epoch.bytes().all(|b| b.is_ascii_digit()))
+    let (distributions, options) = rest.split_once(';')?;
+    let names: Vec<&str> = distributions.split_whitespace().collect();
+    if !distributions.starts_with(char::is_whitespace)
+        || names.is_empty()
+        || !names.iter().all(|n| n.chars().all(name_char))
     {
-        return Err(format!("the epoch `{epoch}` must be a number"));
+        return None;
     }
-    let (upstream, revision) = match rest.rsplit_once('-') {
-        Some((upstream, revision)) => (upstream, Some(revision)),
-        None => (rest, None),
-    };
-    if let Some(revision) = revision {
-        if revision.is_empty() {
-            return Err("the revision after the last `-` is empty".into());
-        }
-        if let Some(c) = revision.chars().find(|&c| !(c.is_ascii_alphanumeric() || "+.~".contains(c))) {
-            return Err(format!("`{c}` is not allowed in the revision (letters, digits, `+`, `.`, `~`)"));
-        }
+    let mut warnings = keyword_warnings(options.trim());
+    if let Err(why) = Version::new(version).check() {
+        warnings.push(format!("version '{version}' is invalid: {why}"));
     }
-    // Policy wants a leading digit, but dpkg only warns and real images use `v20220915-3` or `gfx90a...-1`.
-    if !upstream.starts_with(|c: char| c.is_ascii_alphanumeric()) {
-        return Err("the upstream version must start with a letter or digit".into());
-    }
-    let allowed = |c: char| c.is_ascii_alphanumeric() || ".+~-".contains(c) || (c == ':' && epoch.is_some());
-    match upstream.chars().find(|&c| !allowed(c)) {
-        Some(c) => Err(format!("`{c}` is not allowed in the upstream version (letters, digits, `.`, `+`, `~`, `-`)")),
-        None => Ok(()),
-    }
+    Some(Header { package: package.to_owned(), version: version.to_owned(), warnings })
 }
 
-struct Trailer {
-    maintainer: String,
-    email: String,
-    date: String,
+/// dpkg's checks of the `key=value` list after the `;`.
+fn keyword_warnings(options: &str) -> Vec<String> {
+    let mut warnings = Vec::new();
+    let mut seen: Vec<String> = Vec::new();
+    for option in options.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+        let parsed = option.split_once('=').map(|(k, v)| (k.trim_end(), v.trim()));
+        let Some((key, value)) = parsed.filter(|(k, v)| {
+            !k.is_empty() && !v.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        }) else {
+            warnings.push(format!("bad key-value after ';': '{option}'"));
+            continue;
+        };
+        let key = key.to_ascii_lowercase();
+        if seen.contains(&key) {
+            warnings.push(format!("repeated key-value {key}"));
+        }
+        match key.as_str() {
+            "urgency" if !value.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '-') => {
+                warnings.push(format!("badly formatted urgency value: {value}"));
+            }
+            "binary-only" if value != "yes" => warnings.push(format!("bad binary-only value: {value}")),
+            "urgency" | "binary-only" => {}
+            other if other.starts_with('x') && other.contains('-') => {}
+            other => warnings.push(format!("unknown key-value {other}")),
+        }
+        seen.push(key);
+    }
+    warnings
 }
 
-fn parse_trailer(text: &str) -> Result<Trailer, String> {
+/// The trailer line, ` -- Name <email>  date`: `Err` with what dpkg would warn about.
+fn check_trailer(text: &str) -> Result<(), String> {
     let Some(rest) = text.strip_prefix(" -- ") else {
-        return Err(format!("the trailer must start with exactly one space and `-- `: {TRAILER}"));
+        return Err(format!("badly formatted trailer line (it must start with ` -- `): {TRAILER}"));
     };
     // `>  ` ends the address; taking the first one copes with `Name <Name <mail>>` (seen in real changelogs).
-    let Some(end) = rest.find(">  ") else {
-        return Err(if rest.contains('<') && rest.contains('>') {
-            format!("expected two spaces between the `>` and the date: {TRAILER}")
-        } else {
-            format!("the trailer has no `<email>`: {TRAILER}")
-        });
+    let Some(end) = rest.find(">  ").or_else(|| rest.find("> ")) else {
+        return Err(format!("badly formatted trailer line (no `<email>` followed by the date): {TRAILER}"));
     };
-    let (who, date) = (&rest[..=end], rest[end + 3..].trim());
+    let who = &rest[..=end];
     let maintainer = who.split('<').next().unwrap_or_default().trim();
-    if maintainer.is_empty() {
-        return Err(format!("the trailer has no maintainer name: {TRAILER}"));
+    if maintainer.is_empty() || !who.contains('<') {
+        return Err(format!("badly formatted trailer line (no maintainer name): {TRAILER}"));
     }
-    let email = who.rsplit('<').next().unwrap_or_default().trim_end_matches('>');
-    if email.is_empty() || email.contains(char::is_whitespace) || !who.contains('<') {
-        return Err(format!("the trailer has no `<email>`: {TRAILER}"));
+    if !rest[end..].starts_with(">  ") {
+        return Err("badly formatted trailer line (two spaces are required between `>` and the date)".into());
     }
-    check_date(date).map_err(|why| format!("invalid date `{date}`: {why}"))?;
-    Ok(Trailer { maintainer: maintainer.to_owned(), email: email.to_owned(), date: date.to_owned() })
+    let date = rest[end + 3..].trim();
+    check_date(date).map_err(|why| format!("cannot parse non-conformant date '{date}': {why}"))
 }
 
 /// RFC 2822 date with a numeric zone, e.g. `Sun, 16 Aug 2026 06:00:05 +0000` (weekday optional, not cross-checked).
@@ -370,10 +350,7 @@ mod tests {
     const TRAILER_LINE: &str = " -- Jane Doe <jane@example.org>  Sun, 16 Aug 2026 06:00:05 +0000";
 
     fn parse(text: &[u8]) -> Result<TopEntry, (Option<usize>, String)> {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("changelog");
-        fs::write(&path, text).unwrap();
-        read_top_entry(&path).map_err(|e| (e.line, e.message))
+        top_entry_from(Path::new("changelog"), text).map_err(|e| (e.line, e.message))
     }
 
     fn entry(header: &str, trailer: &str) -> String {
@@ -382,6 +359,12 @@ mod tests {
 
     fn error(text: &str) -> (Option<usize>, String) {
         parse(text.as_bytes()).unwrap_err()
+    }
+
+    /// The warnings of a changelog that must still be usable, as `line: message`.
+    fn warnings(text: &str) -> Vec<String> {
+        let top = parse(text.as_bytes()).unwrap_or_else(|e| panic!("{e:?}"));
+        top.warnings.iter().map(|(line, message)| format!("{line}: {message}")).collect()
     }
 
     #[test]
@@ -393,16 +376,7 @@ mod tests {
         let top = parse(text.as_bytes()).unwrap();
         assert_eq!(
             top,
-            TopEntry {
-                package: "foo-bar".into(),
-                version: "1.0-2".into(),
-                line: 1,
-                distributions: vec!["wikimedia".into(), "bookworm".into()],
-                urgency: "medium".into(),
-                maintainer: "Jane Doe".into(),
-                email: "jane@example.org".into(),
-                date: "Sun, 16 Aug 2026 06:00:05 +0000".into(),
-            }
+            TopEntry { package: "foo-bar".into(), version: Version::new("1.0-2"), line: 1, warnings: Vec::new() }
         );
     }
 
@@ -411,7 +385,7 @@ mod tests {
         let text = entry("foo (1.0-1) wmf; urgency=medium", TRAILER_LINE)
             + "\n"
             + &entry("foo (9.0-1) wmf; urgency=medium", TRAILER_LINE);
-        assert_eq!(parse(text.as_bytes()).unwrap().version, "1.0-1");
+        assert_eq!(parse(text.as_bytes()).unwrap().version.as_str(), "1.0-1");
     }
 
     #[test]
@@ -420,79 +394,93 @@ mod tests {
         let text = entry("foo (1.0) wmf; urgency=medium", TRAILER_LINE);
         let mut bytes = text.into_bytes();
         bytes.extend_from_slice(b"garbage \xff\n");
-        assert_eq!(parse(&bytes).unwrap().version, "1.0");
+        let top = parse(&bytes).unwrap();
+        assert_eq!((top.version.as_str(), top.warnings.len()), ("1.0", 0));
     }
 
     #[test]
     fn tolerates_what_real_changelogs_have() {
         let crlf = entry("foo (1:2.0~rc1+b1-1.1) wmf; urgency=medium", TRAILER_LINE).replace('\n', "\r\n");
-        assert_eq!(parse(crlf.as_bytes()).unwrap().version, "1:2.0~rc1+b1-1.1");
+        assert_eq!(parse(crlf.as_bytes()).unwrap().version.as_str(), "1:2.0~rc1+b1-1.1");
         let nested = " -- Jane Doe <Jane Doe <jane@example.org>>  Fri, 13 Oct 2071 18:49:14 +0200";
-        let top = parse(entry("foo (0.0.1~alpha1) wmf; urgency=medium", nested).trim_end().as_bytes()).unwrap();
-        assert_eq!((top.maintainer.as_str(), top.email.as_str()), ("Jane Doe", "jane@example.org"));
-        assert_eq!(top.date, "Fri, 13 Oct 2071 18:49:14 +0200");
+        assert!(warnings(entry("foo (0.0.1~alpha1) wmf; urgency=medium", nested).trim_end()).is_empty());
         let leading_blank = format!("\n{}", entry("foo (1.0) wmf; urgency=medium", TRAILER_LINE));
         assert_eq!(parse(leading_blank.as_bytes()).unwrap().line, 2);
         let no_weekday = " -- Jane <j@example.org>  16 Aug 2026 06:00 -0130";
-        assert!(parse(entry("foo (1.0) wmf; urgency=medium", no_weekday).as_bytes()).is_ok());
+        assert!(warnings(&entry("foo (1.0) wmf; urgency=medium", no_weekday)).is_empty());
+        // Uppercase names pass dpkg's header rule; whether Docker takes them is checked with the tag.
+        assert_eq!(parse(entry("Foo (1.0) wmf; urgency=medium", TRAILER_LINE).as_bytes()).unwrap().package, "Foo");
     }
 
     #[test]
-    fn empty_and_garbage() {
+    fn a_header_is_required() {
         assert_eq!(error(""), (Some(1), "empty changelog".into()));
         assert_eq!(error("\n  \n"), (Some(3), "empty changelog".into()));
         let (line, message) = error("this is not a changelog\n");
         assert_eq!(line, Some(1));
-        assert!(message.starts_with("expected a header"), "{message}");
-        assert!(error("  foo (1.0) wmf; urgency=medium\n").1.starts_with("expected a header"));
-        assert!(error("foo (1.0) wmf\n").1.starts_with("expected a header"));
-        assert!(error("foo (1.0) ; urgency=medium\n").1.contains("no distribution"));
-        assert!(error("foo (1.0) wmf; low\n").1.contains("key=value"));
-        assert!(error("foo (1.0) wmf; binary-only=yes\n").1.contains("no `urgency"));
+        assert!(message.starts_with("no changelog entry: no line is a header"), "{message}");
+        for not_a_header in
+            ["  foo (1.0) wmf; urgency=medium", "foo (1.0) wmf", "foo (1.0) ; urgency=medium", "-x (1) a;"]
+        {
+            assert!(error(&format!("{not_a_header}\n")).1.starts_with("no changelog entry"), "{not_a_header}");
+        }
+        let err = read_top_entry(Path::new("/nonexistent/changelog")).unwrap_err();
+        assert_eq!((err.line, err.message.as_str()), (None, "cannot read: no such file"));
     }
 
     #[test]
-    fn missing_trailer() {
-        let truncated = "foo (1.0) wmf; urgency=medium\n\n  * Change.\n";
-        assert_eq!(error(truncated), (Some(4), format!("top entry has no trailer line {TRAILER}")));
-        assert_eq!(error(truncated.trim_end()).0, Some(3));
-        let next_entry = format!(
-            "foo (1.0) wmf; urgency=medium\n\n  * One.\n\n{}",
-            entry("foo (0.9) wmf; urgency=low", TRAILER_LINE)
-        );
-        let (line, message) = error(&next_entry);
-        assert_eq!(line, Some(5));
-        assert!(message.starts_with("top entry has no trailer line"), "{message}");
-        let (line, message) = error("foo (1.0) wmf; urgency=medium\n\n  * One.\nnot indented\n");
-        assert_eq!(line, Some(4));
-        assert!(message.starts_with("expected an indented change line"), "{message}");
+    fn lines_before_the_header_are_skipped_with_a_warning() {
+        let text = format!("garbage\n{}", entry("foo (1.0) wmf; urgency=medium", TRAILER_LINE));
+        let top = parse(text.as_bytes()).unwrap();
+        assert_eq!((top.package.as_str(), top.line), ("foo", 2));
+        assert_eq!(top.warnings.len(), 1);
+        assert!(top.warnings[0].1.starts_with("expected a header"), "{:?}", top.warnings);
     }
 
     #[test]
-    fn entry_layout() {
+    fn what_dpkg_only_warns_about_is_a_warning() {
         let header = "foo (1.0) wmf; urgency=medium";
-        assert_eq!(error(&format!("{header}\n  * x\n\n{TRAILER_LINE}\n")).0, Some(2));
-        assert_eq!(error(&format!("{header}\n\n{TRAILER_LINE}\n")).1, "top entry has no change lines");
         assert_eq!(
-            error(&format!("{header}\n\n  * x\n{TRAILER_LINE}\n")).1,
-            "expected a blank line before the trailer"
+            warnings("foo (1.0) wmf; urgency=medium\n\n  * Change.\n"),
+            ["4: found end of file where expected more change data or trailer"]
+        );
+        assert_eq!(
+            warnings(&format!("{header}\n\n  * One.\n\n{}", entry("foo (0.9) wmf; urgency=low", TRAILER_LINE))),
+            ["5: found start of entry where expected more change data or trailer"]
+        );
+        assert_eq!(
+            warnings(&format!("{header}\n\n{TRAILER_LINE}\n")),
+            ["3: found trailer where expected start of change data"]
+        );
+        assert_eq!(warnings(&format!("{header}\n  * x\n{TRAILER_LINE}\n")), Vec::<String>::new());
+        assert_eq!(warnings(&format!("{header}\n\n  * One.\nnot indented\n\n{TRAILER_LINE}\n")).len(), 1);
+        assert_eq!(
+            warnings(
+                "foo (1.0) wmf; low, urgency=high, urgency=low\n\n  * x\n\n -- A <a@b>  Mon, 23 Nov 2026 10:00:00 +0000\n"
+            ),
+            ["1: bad key-value after ';': 'low'", "1: repeated key-value urgency"]
+        );
+        assert_eq!(
+            warnings(&entry("foo (1.0_1) wmf;", TRAILER_LINE)),
+            ["1: version '1.0_1' is invalid: invalid character in version number"]
         );
     }
 
     #[test]
-    fn bad_trailers() {
+    fn trailer_problems_are_warnings() {
         let header = "foo (1.0) wmf; urgency=medium";
-        let bad = |trailer: &str| {
-            let (line, message) = error(&entry(header, trailer));
-            assert_eq!(line, Some(5), "{trailer}");
-            message
+        let warned = |trailer: &str| {
+            let all = warnings(&entry(header, trailer));
+            assert_eq!(all.len(), 1, "{trailer}: {all:?}");
+            all[0].clone()
         };
-        assert!(bad("--  Jane <j@example.org>  Sun, 16 Aug 2026 06:00:05 +0000").contains("exactly one space"));
-        assert!(bad("  -- Jane <j@example.org>  Sun, 16 Aug 2026 06:00:05 +0000").contains("exactly one space"));
-        assert!(bad(" -- Jane  Sun, 16 Aug 2026 06:00:05 +0000").contains("no `<email>`"));
-        assert!(bad(" -- Jane <>  Sun, 16 Aug 2026 06:00:05 +0000").contains("no `<email>`"));
-        assert!(bad(" -- <j@example.org>  Sun, 16 Aug 2026 06:00:05 +0000").contains("no maintainer"));
-        assert!(bad(" -- Jane <j@example.org> Sun, 16 Aug 2026 06:00:05 +0000").contains("two spaces"));
+        let unindented = warnings(&entry(header, "--  Jane <j@example.org>  Sun, 16 Aug 2026 06:00:05 +0000"));
+        assert!(unindented[0].starts_with("5: badly formatted heading line"), "{unindented:?}");
+        assert!(warned(" -- Jane  Sun, 16 Aug 2026 06:00:05 +0000").contains("no `<email>`"));
+        assert!(warned(" -- <j@example.org>  Sun, 16 Aug 2026 06:00:05 +0000").contains("no maintainer"));
+        assert!(warned(" -- Jane <j@example.org> Sun, 16 Aug 2026 06:00:05 +0000").contains("two spaces"));
+        // The 2023 production-images date that made the whole tree unusable before.
+        assert!(warned(" -- Luca <l@example.org>  Thu Mar 9 11:41:33 2023 +0100").contains("non-conformant date"));
         for date in [
             "yesterday",
             "Sun, 16 Aug 2026",
@@ -504,87 +492,29 @@ mod tests {
             "Sun, 16 Aug 2026 06:00:05 UTC",
             "Sun, 16 Aug 2026 06:00:05 +0000 extra",
         ] {
-            let message = bad(&format!(" -- Jane <j@example.org>  {date}"));
-            assert!(message.starts_with(&format!("invalid date `{date}`")), "{message}");
+            let message = warned(&format!(" -- Jane <j@example.org>  {date}"));
+            assert!(message.starts_with(&format!("5: cannot parse non-conformant date '{date}'")), "{message}");
         }
     }
 
     #[test]
-    fn invalid_utf8() {
+    fn invalid_utf8_is_a_warning() {
         let mut text = b"foo (1.0) wmf; urgency=medium\n\n  * Caf".to_vec();
         text.extend_from_slice(b"\xe9.\n\n");
         text.extend_from_slice(TRAILER_LINE.as_bytes());
-        assert_eq!(parse(&text).unwrap_err(), (Some(3), "invalid UTF-8".into()));
+        let top = parse(&text).unwrap();
+        assert_eq!(top.warnings, [(3, "invalid UTF-8 (read as replacement characters)".to_owned())]);
     }
 
     #[test]
-    fn invalid_names_and_versions() {
-        let check = |header: &str| error(&entry(header, TRAILER_LINE));
-        let (line, message) = check("Foo (1.0) wmf; urgency=medium");
-        assert_eq!(line, Some(1));
-        assert!(message.contains("invalid package name `Foo`: uppercase"), "{message}");
-        assert!(check("f_x (1.0) wmf; urgency=medium").1.contains("invalid package name"));
-        assert!(check("-foo (1.0) wmf; urgency=medium").1.contains("invalid package name"));
-        for (version, why) in [
-            ("", "empty"),
-            ("v20220915-3", "ok"),
-            (".1.0", "start with a letter or digit"),
-            ("-1", "start with a letter or digit"),
-            ("x:1.0", "epoch"),
-            ("1.0-", "revision"),
-            ("1.0-a_b", "`_` is not allowed in the revision"),
-            ("1:0", "ok"),
-            ("1.0:2", "epoch `1.0`"),
-            ("1:1.0:2-1", "ok"),
-            ("1.0-1:2", "epoch"),
-            ("1.0 beta", "` ` is not allowed"),
-            ("1.0_1", "`_` is not allowed in the upstream"),
-        ] {
-            let result = parse(entry(&format!("foo ({version}) wmf; urgency=medium"), TRAILER_LINE).as_bytes());
-            match result {
-                Ok(_) => assert_eq!(why, "ok", "{version}"),
-                Err((_, message)) => {
-                    assert!(message.starts_with(&format!("invalid version `{version}`")), "{message}");
-                    assert!(message.contains(why), "{version}: {message}");
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn unreadable() {
-        let err = read_top_entry(Path::new("/nonexistent/changelog")).unwrap_err();
-        assert_eq!(err.line, None);
-        assert!(err.message.starts_with("cannot read: "), "{}", err.message);
-    }
-
-    /// Every changelog of the shared corpora yields docker-pkg's own name and tag (skipped without the corpora).
-    #[test]
-    fn corpus_matches_golden_scans() {
-        let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared");
-        let Ok(scans) = fs::read_dir(shared.join("golden")) else { return };
-        let mut checked = 0;
-        for corpus in scans.flatten() {
-            let golden = corpus.path();
-            let corpus_root = shared.join("corpora").join(corpus.file_name());
-            let mut roots = vec![(golden.clone(), corpus_root.clone())];
-            for sub in fs::read_dir(&golden).unwrap().flatten() {
-                roots.push((sub.path(), corpus_root.join(sub.file_name())));
-            }
-            for (golden, root) in roots {
-                let Ok(scan) = fs::read_to_string(golden.join("scan.json")) else { continue };
-                let scan: serde_json::Value = serde_json::from_str(&scan).unwrap();
-                for image in scan["images"].as_array().unwrap() {
-                    let path = root.join(image["path"].as_str().unwrap()).join("changelog");
-                    let top = read_top_entry(&path).unwrap_or_else(|e| panic!("{e} (line {:?})", e.line));
-                    assert_eq!(
-                        (top.package.as_str(), top.version.as_str()),
-                        (image["name"].as_str().unwrap(), image["tag"].as_str().unwrap())
-                    );
-                    checked += 1;
-                }
-            }
-        }
-        assert!(checked == 0 || checked >= 140, "only {checked} changelogs checked");
+    fn fifos_and_devices_are_not_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let link = dir.path().join("changelog");
+        std::os::unix::fs::symlink("/dev/zero", &link).unwrap();
+        let err = read_top_entry(&link).unwrap_err();
+        assert_eq!(err.message, "cannot read: not a regular file (it is a character device)");
+        let big = dir.path().join("big");
+        fs::write(&big, format!("foo (1.0) wmf; urgency=medium\n\n{}", "  * x\n".repeat(1 << 20))).unwrap();
+        assert!(read_top_entry(&big).unwrap_err().message.contains("larger than the limit of 4 MiB"));
     }
 }

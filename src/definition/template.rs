@@ -7,6 +7,11 @@
 //! auto-escaping whatever the file name, CRLF/CR line endings read as LF, Python's escapes in string literals
 //! (`\<newline>` continues a line) and Python's way of printing `None`, `True`/`False`, lists and dicts.
 //!
+//! A render has a budget: minijinja's fuel bounds both the instructions a template runs and the data it
+//! allocates ([`FUEL`]), and the output is bounded too ([`RENDERED_LIMIT`]), so a runaway template is an error
+//! naming its file within seconds. Templates and included files are read as regular files within
+//! [`files::TEMPLATE_LIMIT`], and never from outside the tree's root, even through a symbolic link.
+//!
 //! One [`Environment`] is shared by every image and thread of a run, so a render costs a file read, a compile
 //! and an evaluation, nothing more. Templates are registered under a name that encodes both the image
 //! directory and the path inside it (`<image dir>//<relative path>`): `{% include %}` then resolves against
@@ -22,7 +27,17 @@ use std::sync::Arc;
 use minijinja::value::ValueKind;
 use minijinja::{AutoEscape, Environment, Error, ErrorKind, Output, State, UndefinedBehavior, Value, context};
 
-use crate::settings::Config;
+use crate::config::Config;
+use crate::definition::version;
+use crate::files;
+use crate::reference::Parts;
+
+/// The render budget, in minijinja fuel (about one unit per instruction, or per 64 bytes allocated): real
+/// templates use a few thousand; a million runs in well under a second and allocates at most about 64 MB.
+pub const FUEL: u64 = 1_000_000;
+
+/// The largest rendered Dockerfile (real ones are a few KiB).
+pub const RENDERED_LIMIT: usize = 4 << 20;
 
 /// The file rendered in each image directory.
 const TEMPLATE_FILE: &str = "Dockerfile.template";
@@ -64,6 +79,8 @@ pub struct TemplateEngine {
     env: Environment<'static>,
     /// The config as template variables, converted once.
     context: Value,
+    /// The tree's root, canonical.
+    root: PathBuf,
 }
 
 /// A template that cannot be rendered.
@@ -87,12 +104,16 @@ fn filter_error(message: String) -> Error {
 
 impl TemplateEngine {
     /// `known_images` are the full references `image_tag` can resolve to: the tree's labels and `base_images`,
-    /// in that order (the first match wins).
-    pub fn new(config: &Config, known_images: Vec<String>) -> Self {
+    /// in that order (the first match wins). `root` is the tree's root, already canonical: no template file is
+    /// read from outside it.
+    pub fn new(config: &Config, known_images: Vec<String>, root: &Path) -> Self {
         let context = Value::from(minijinja::value::Serde(&config.template_vars));
         let mut env = python_like_env();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
-        env.set_loader(load_template);
+        env.set_fuel(Some(FUEL));
+        let root = root.to_owned();
+        let loader_root = root.clone();
+        env.set_loader(move |name| load_template(&loader_root, name));
         env.set_path_join_callback(join_template_path);
 
         let config = Arc::new(config.clone());
@@ -100,9 +121,9 @@ impl TemplateEngine {
         // size of the tree). The first known image of each repository is kept.
         let mut by_repository = HashMap::new();
         for known in known_images {
-            if let Some((repository, _)) = split_reference(&known) {
-                let repository = repository.to_owned();
-                by_repository.entry(repository).or_insert(known);
+            let parts = Parts::of(&known);
+            if parts.tag.is_some() {
+                by_repository.entry(parts.repository.to_owned()).or_insert_with(|| known.clone());
             }
         }
         {
@@ -141,7 +162,7 @@ impl TemplateEngine {
                 render_apt(&apt, "apt_remove", packages, &context)
             });
         }
-        Self { env, context }
+        Self { env, context, root }
     }
 
     /// Renders `<image_dir>/Dockerfile.template` exactly as docker-pkg does.
@@ -154,7 +175,7 @@ impl TemplateEngine {
         let name = format!("{root}{ROOT_MARK}{TEMPLATE_FILE}");
         // The main template is compiled for this render only: caching it in the environment would keep every
         // image's compiled template alive for the whole run (most of the memory of a 10,000-image `graph`).
-        let source = match load_template(&name) {
+        let source = match load_template(&self.root, &name) {
             Ok(Some(source)) => source,
             Ok(None) => {
                 return Err(TemplateError {
@@ -165,7 +186,41 @@ impl TemplateEngine {
             }
             Err(err) => return Err(TemplateError { path: main_path, line: None, message: error_message(&err) }),
         };
-        self.env.render_named_str(&name, &source, self.context.clone()).map_err(|err| render_error(&err, &main_path))
+        let template =
+            self.env.template_from_named_str(&name, &source).map_err(|err| render_error(&err, &main_path))?;
+        let mut out = BoundedOutput { text: String::new(), overflow: false };
+        match template.render_captured_to(self.context.clone(), &mut out) {
+            Ok(_) => Ok(out.text),
+            Err(_) if out.overflow => Err(TemplateError {
+                path: main_path,
+                line: None,
+                message: format!("the rendered Dockerfile is larger than {} MiB", RENDERED_LIMIT >> 20),
+            }),
+            Err(err) => Err(render_error(&err, &main_path)),
+        }
+    }
+}
+
+/// Collects a render's output, refusing more than [`RENDERED_LIMIT`] bytes.
+struct BoundedOutput {
+    text: String,
+    overflow: bool,
+}
+
+impl std::io::Write for BoundedOutput {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        if self.text.len() + bytes.len() > RENDERED_LIMIT {
+            self.overflow = true;
+            return Err(std::io::Error::other("the rendered Dockerfile is too large"));
+        }
+        // minijinja writes whole UTF-8 strings; anything else would be a bug there, not input to recover from.
+        let text = std::str::from_utf8(bytes).map_err(std::io::Error::other)?;
+        self.text.push_str(text);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -180,28 +235,27 @@ fn python_like_env() -> Environment<'static> {
 }
 
 /// Loads `<image dir>//<relative path>`. A missing file is "not found" (so `ignore missing` works); `..`
-/// segments are refused, as by Jinja2's `FileSystemLoader`.
-fn load_template(name: &str) -> Result<Option<String>, Error> {
-    let Some((root, relative)) = name.rsplit_once(ROOT_MARK) else {
+/// segments are refused, as by Jinja2's `FileSystemLoader`. Only regular files inside `root` are read.
+fn load_template(root: &Path, name: &str) -> Result<Option<String>, Error> {
+    let Some((dir, relative)) = name.rsplit_once(ROOT_MARK) else {
         return Ok(None);
     };
     if relative.is_empty() || relative.split('/').any(|segment| segment == "..") {
         return Ok(None);
     }
-    let bytes = match std::fs::read(Path::new(root).join(relative)) {
-        Ok(bytes) => bytes,
-        Err(err)
-            if matches!(
-                err.kind(),
-                std::io::ErrorKind::NotFound | std::io::ErrorKind::IsADirectory | std::io::ErrorKind::NotADirectory
-            ) =>
-        {
-            return Ok(None);
-        }
-        Err(err) => return Err(Error::new(ErrorKind::InvalidOperation, format!("cannot read {relative}: {err}"))),
+    let cannot_read =
+        |why: &dyn std::fmt::Display| Error::new(ErrorKind::InvalidOperation, format!("cannot read {relative}: {why}"));
+    let path = match files::confined(root, &Path::new(dir).join(relative)) {
+        Ok(path) => path,
+        Err(e) if e.is_absent() => return Ok(None),
+        Err(e) => return Err(cannot_read(&e)),
     };
-    let source = String::from_utf8(bytes)
-        .map_err(|_| Error::new(ErrorKind::InvalidOperation, format!("cannot read {relative}: not valid UTF-8")))?;
+    let bytes = match files::read(&path, files::TEMPLATE_LIMIT) {
+        Ok(bytes) => bytes,
+        Err(e) if e.is_absent() => return Ok(None),
+        Err(e) => return Err(cannot_read(&e)),
+    };
+    let source = String::from_utf8(bytes).map_err(|_| cannot_read(&"not valid UTF-8"))?;
     // Jinja2 reads every line ending as `\n`.
     let source = if source.contains('\r') { source.replace("\r\n", "\n").replace('\r', "\n") } else { source };
     Ok(Some(python_string_escapes(&source).unwrap_or(source)))
@@ -261,7 +315,7 @@ impl Rewriter<'_> {
                     depth += 1;
                     j += 1;
                 }
-                _ if depth == 0 && self.source[j..].starts_with(end_delimiter) => return j + 2,
+                _ if depth == 0 && bytes[j..].starts_with(end_delimiter.as_bytes()) => return j + 2,
                 b')' | b']' | b'}' => {
                     depth = depth.saturating_sub(1);
                     j += 1;
@@ -446,19 +500,11 @@ fn string_input(filter: &str, value: &Value) -> Result<String, Error> {
     value.as_str().map(str::to_owned).ok_or_else(|| filter_error(format!("{filter}: expected a string, got {value}")))
 }
 
-/// `<repository>` and `<tag>` of a reference, split at the first `:` after the last `/`: a registry port
-/// comes before the last `/`, an epoch comes after the tag's own first `:`.
-fn split_reference(reference: &str) -> Option<(&str, &str)> {
-    let name_start = reference.rfind('/').map_or(0, |slash| slash + 1);
-    let colon = name_start + reference[name_start..].find(':')?;
-    Some((&reference[..colon], &reference[colon + 1..]))
-}
-
 /// The known image (full reference with tag) of short name `name`.
 ///
 /// Deliberate fix over docker-pkg, which splits each known image on every `:` and skips those that do not
 /// give exactly two parts: it can never resolve an image under a registry with a port (`localhost:5000`) nor
-/// a tag with an epoch. Here a known image is split with [`split_reference`]. As in docker-pkg, a known image
+/// a tag with an epoch. Here a known image is split with [`Parts::of`]. As in docker-pkg, a known image
 /// without a tag never matches; unlike its (unordered) set, the first match in the order given to
 /// [`TemplateEngine::new`] wins.
 fn image_tag(config: &Config, known_images: &HashMap<String, String>, name: &Value) -> Result<String, Error> {
@@ -474,7 +520,7 @@ fn image_tag(config: &Config, known_images: &HashMap<String, String>, name: &Val
 /// The reference is split as in [`image_tag`] (docker-pkg requires exactly one `:`, which fails for the
 /// references `image_tag` resolves under a registry with a port).
 fn upstream_version(image: &str) -> Result<String, Error> {
-    let Some((_, tag)) = split_reference(image) else {
+    let Some(tag) = Parts::of(image).tag else {
         return Err(filter_error(format!("upstream_version({image}) -> no image name found in input")));
     };
     if !tag.contains('-') {
@@ -485,33 +531,9 @@ fn upstream_version(image: &str) -> Result<String, Error> {
         Some((second, _)) => &tag[..second],
         None => tag,
     };
-    debian_upstream_version(tag)
+    version::python_debian_upstream(tag)
         .map(str::to_owned)
         .ok_or_else(|| filter_error(format!("upstream_version: Invalid version string '{tag}'")))
-}
-
-/// `debian.debian_support.BaseVersion(version).upstream_version`: the version without its epoch and
-/// revision, or `None` when python-debian rejects it. Its regex is
-/// `^((?P<epoch>\d+):)?(?P<upstream_version>[A-Za-z0-9.+:~-]+?)(-(?P<debian_revision>[A-Za-z0-9+.~]+))?$`
-/// and an upstream version may only contain `:` when there is an epoch.
-fn debian_upstream_version(version: &str) -> Option<&str> {
-    let (has_epoch, rest) = match version.split_once(':') {
-        Some((epoch, rest)) if !epoch.is_empty() && epoch.bytes().all(|b| b.is_ascii_digit()) => (true, rest),
-        _ => (false, version),
-    };
-    let upstream_ok = |s: &str| {
-        !s.is_empty()
-            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b".+~-".contains(&b) || (b == b':' && has_epoch))
-    };
-    let revision_ok = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"+.~".contains(&b));
-    // The upstream part is matched lazily: the revision is whatever follows the last `-`, if it is valid.
-    if let Some((upstream, revision)) = rest.rsplit_once('-')
-        && upstream_ok(upstream)
-        && revision_ok(revision)
-    {
-        return Some(upstream);
-    }
-    upstream_ok(rest).then_some(rest)
 }
 
 /// The numeric uid of `user`, or the name itself when it is not mapped (docker-pkg also logs a warning).
@@ -558,10 +580,11 @@ mod tests {
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
             std::fs::write(path, text).unwrap();
         }
-        let engine = TemplateEngine::new(config, known.iter().map(|s| s.to_string()).collect());
-        engine.render(dir.path()).map_err(|mut err| {
+        let root = dir.path().canonicalize().unwrap();
+        let engine = TemplateEngine::new(config, known.iter().map(|s| s.to_string()).collect(), &root);
+        engine.render(&root).map_err(|mut err| {
             // Paths relative to the image directory keep the assertions short.
-            err.path = err.path.strip_prefix(dir.path()).unwrap().to_owned();
+            err.path = err.path.strip_prefix(&root).unwrap().to_owned();
             err
         })
     }
@@ -738,7 +761,7 @@ mod tests {
     #[test]
     fn unreadable_templates_have_no_line() {
         let dir = tempfile::tempdir().unwrap();
-        let engine = TemplateEngine::new(&Config::defaults(), Vec::new());
+        let engine = TemplateEngine::new(&Config::defaults(), Vec::new(), dir.path());
         let err = engine.render(dir.path()).unwrap_err();
         assert_eq!((err.path, err.line), (dir.path().join(TEMPLATE_FILE), None));
         std::fs::write(dir.path().join(TEMPLATE_FILE), b"\xff\xfe").unwrap();
@@ -752,5 +775,60 @@ mod tests {
         let mut config = Config::defaults();
         config.template_vars = BTreeMap::from([("x".to_owned(), serde_json::json!("y"))]);
         assert_eq!(render(&config, "{{ x }}"), "y");
+    }
+
+    #[test]
+    fn runaway_templates_run_out_of_budget() {
+        let config = Config::defaults();
+        let loops = "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}";
+        let started = std::time::Instant::now();
+        let err = render_with(&config, &[], loops, &[]).unwrap_err();
+        assert!(err.message.contains("ran out of fuel"), "{}", err.message);
+        assert!(started.elapsed() < std::time::Duration::from_secs(10), "{:?}", started.elapsed());
+        let doubling = "{% macro d(s, n) %}{% if n %}{{ d(s ~ s, n - 1) }}{% else %}{{ s }}{% endif %}{% endmacro %}\
+                        {{ d('x', 40) }}";
+        assert!(render_with(&config, &[], doubling, &[]).is_err());
+        let wide = "{% for i in range(99999) %}{{ 'x' * 1000 }}{% endfor %}";
+        assert!(render_with(&config, &[], wide, &[]).is_err());
+        let recursive = "{% include 'Dockerfile.template' %}";
+        assert!(render_with(&config, &[], recursive, &[]).is_err());
+    }
+
+    #[test]
+    fn non_ascii_next_to_backslashes_is_fine() {
+        // A pasted smart quote inside `{{ }}` once made the escape rewriter slice inside a character.
+        let err =
+            render_with(&Config::defaults(), &[], "RUN echo \"\\\\n\" {{ \u{2018}curl\u{2019} | apt_install }}", &[]);
+        assert!(err.is_err());
+        assert_eq!(render(&Config::defaults(), "{{ '\u{2018}\\\\' }}"), "\u{2018}\\");
+    }
+
+    #[test]
+    fn includes_stay_inside_the_tree() {
+        let config = Config::defaults();
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        let image = root.join("image");
+        std::fs::create_dir(&image).unwrap();
+        std::fs::write(root.join("shared.j2"), "shared").unwrap();
+        std::os::unix::fs::symlink("../shared.j2", image.join("inside.j2")).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", image.join("outside.j2")).unwrap();
+        let fifo = std::ffi::CString::new(image.join("fifo.j2").into_os_string().into_encoded_bytes()).unwrap();
+        // SAFETY: mkfifo only reads the NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+        let engine = TemplateEngine::new(&config, Vec::new(), &root);
+        let render = |template: &str| {
+            std::fs::write(image.join(TEMPLATE_FILE), template).unwrap();
+            engine.render(&image)
+        };
+        assert_eq!(render("{% include 'inside.j2' %}").unwrap(), "shared");
+        let err = render("{% include 'outside.j2' %}").unwrap_err();
+        assert!(err.message.contains("outside the tree"), "{}", err.message);
+        let err = render("{% include 'fifo.j2' %}").unwrap_err();
+        assert!(err.message.contains("not a regular file"), "{}", err.message);
+        std::fs::remove_file(image.join(TEMPLATE_FILE)).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", image.join(TEMPLATE_FILE)).unwrap();
+        let err = engine.render(&image).unwrap_err();
+        assert!(err.message.contains("outside the tree"), "{}", err.message);
     }
 }

@@ -1,15 +1,156 @@
-//! Debian versions as image tags: dpkg's ordering ([`compare`]) and the automatic bump of `update`
-//! ([`bump`]).
+//! Debian versions, the one home of their grammar: dpkg's syntax check ([`Version::check`]), dpkg's ordering
+//! ([`Version::cmp_dpkg`]), the automatic bump of `update` ([`Version::bump`]) and python-debian's reading of
+//! an upstream version, which docker-pkg's `upstream_version` filter relies on ([`python_debian_upstream`]).
 //!
 //! The bump is docker-pkg's rule wherever docker-pkg has one, with identical results. docker-pkg rejects every
 //! version that has anything but digits, `.` and `-` before its optional `-<update_id>N` suffix; for those,
-//! imgraph extends the rule (see [`bump`]). Every result is checked to sort strictly higher than the old
-//! version under dpkg's ordering and to be a legal Docker tag, so a bump can never go backwards or produce an
-//! image that cannot be tagged.
+//! imgraph extends the rule (see [`Version::bump`]). Every result is checked to sort strictly higher than the
+//! old version under dpkg's ordering and to be a legal Docker tag, so a bump can never go backwards or produce
+//! an image that cannot be tagged.
 
 use std::cmp::Ordering;
+use std::fmt;
 
 use crate::reference;
+
+/// A Debian version string, kept exactly as written (it is also the image's tag).
+///
+/// Any text can be held: a changelog header is read as dpkg reads it, where a version that breaks the syntax
+/// rules only draws a warning ([`Version::check`]). Versions a user types are parsed strictly
+/// ([`Version::parse`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Version(String);
+
+/// Why a version breaks dpkg's syntax rules (dpkg's own wording).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct VersionError(String);
+
+impl Version {
+    /// Holds `text` as written, checked or not.
+    pub fn new(text: impl Into<String>) -> Self {
+        Self(text.into())
+    }
+
+    /// A version that follows dpkg's syntax rules.
+    pub fn parse(text: &str) -> Result<Self, VersionError> {
+        let version = Self::new(text);
+        version.check()?;
+        Ok(version)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// dpkg's `version_check`: `[epoch:]upstream[-revision]`, the epoch a number, the upstream part made of
+    /// letters, digits and `.+-~:`, the revision of letters, digits and `+.~`. dpkg also wants the upstream part
+    /// to start with a digit, but only warns, and real images use `v20220915-3`: a letter is fine here.
+    pub fn check(&self) -> Result<(), VersionError> {
+        let fail = |message: String| Err(VersionError(message));
+        let text = self.0.as_str();
+        if text.trim().is_empty() {
+            return fail("version number is empty".into());
+        }
+        if text.contains(char::is_whitespace) {
+            return fail("version number contains embedded spaces".into());
+        }
+        let (epoch, rest) = text.split_once(':').map_or((None, text), |(e, r)| (Some(e), r));
+        if let Some(epoch) = epoch
+            && (epoch.is_empty() || !epoch.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return fail(format!("epoch part of the version number is not a number: '{epoch}'"));
+        }
+        if rest.is_empty() {
+            return fail("nothing after colon in version number".into());
+        }
+        let (upstream, revision) = rest.rsplit_once('-').map_or((rest, None), |(u, r)| (u, Some(r)));
+        if revision == Some("") {
+            return fail("revision number is empty".into());
+        }
+        if !upstream.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+            return fail("version number does not start with a letter or digit".into());
+        }
+        if upstream.contains(|c: char| !(c.is_ascii_alphanumeric() || ".-+~:".contains(c))) {
+            return fail("invalid character in version number".into());
+        }
+        if revision.is_some_and(|r| r.contains(|c: char| !(c.is_ascii_alphanumeric() || "+.~".contains(c)))) {
+            return fail("invalid character in revision number".into());
+        }
+        Ok(())
+    }
+
+    /// Why this version cannot be a Docker tag, if it cannot.
+    pub fn tag_problem(&self) -> Option<String> {
+        reference::check_tag(&self.0).err()
+    }
+
+    /// dpkg's version ordering (`dpkg --compare-versions`): epoch numerically, then the upstream version, then
+    /// the revision (after the last `-`), each with dpkg's `verrevcmp` (`~` before everything, even the end;
+    /// letters before other characters; digit runs numerically). Not `Ord`: `1.01` and `1.1` are equal here.
+    pub fn cmp_dpkg(&self, other: &Self) -> Ordering {
+        compare(&self.0, &other.0)
+    }
+
+    /// The next version of an image whose top changelog version is this one; `id` is the `update_id` config key.
+    ///
+    /// 1. **docker-pkg's rule**, for the versions docker-pkg accepts (`^([\d\-\.]+?)(-{id}(\d+))?$`): a
+    ///    trailing `-<id>N` becomes `-<id>(N+1)`, anything else gets `-<id>1` appended (`0.1.2` → `0.1.2-s1`,
+    ///    `0.1.2-1-s8` → `0.1.2-1-s9`, `1.0-s01` → `1.0-s2`; with an empty id, `1.0-1-20241211` →
+    ///    `1.0-1-20241212`).
+    /// 2. **Otherwise** (letters, `~`, `+`, or a `-<id>N` that is not last):
+    ///    * `~` and `+` become `-`, because a Docker tag cannot hold them (`~` sorts before everything in
+    ///      Debian, so no legal tag sorts between `1.0~rc1` and `1.0`: the bump of `1.0~rc1` is `1.0-rc1-s1`);
+    ///    * then the **last** `-<id>N` component is incremented wherever it is, so that weekly-rebuild date
+    ///      suffixes do not pile up (`8.1.33-1-s3-20260816` → `8.1.33-1-s4-20260816`, `1.0-s1-s2` →
+    ///      `1.0-s1-s3`);
+    ///    * with no such component, `-<id>1` is appended (`1.2.3-wmf4` → `1.2.3-wmf4-s1`, `v1.0` → `v1.0-s1`).
+    ///
+    /// An epoch cannot be bumped (a Docker tag has no `:`). `id` is used literally (docker-pkg interpolates it
+    /// into its regex unescaped, which only matters for ids holding regex syntax).
+    pub fn bump(&self, id: &str) -> Result<Self, BumpError> {
+        let new = match docker_pkg_bump(&self.0, id) {
+            Some(new) => new,
+            None => extended_bump(&self.0, id)?,
+        };
+        reference::check_tag(&new).map_err(|why| BumpError::IllegalTag { new: new.clone(), why })?;
+        if compare(&new, &self.0) != Ordering::Greater {
+            return Err(BumpError::NotHigher { new });
+        }
+        Ok(Self(new))
+    }
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// `debian.debian_support.BaseVersion(version).upstream_version`: the version without its epoch and revision,
+/// or `None` when python-debian rejects it. Its regex is
+/// `^((?P<epoch>\d+):)?(?P<upstream_version>[A-Za-z0-9.+:~-]+?)(-(?P<debian_revision>[A-Za-z0-9+.~]+))?$`
+/// and an upstream version may only contain `:` when there is an epoch. It is laxer than dpkg (no leading
+/// digit needed, an empty revision stays in the upstream part), and docker-pkg's output depends on that.
+pub fn python_debian_upstream(version: &str) -> Option<&str> {
+    let (has_epoch, rest) = match version.split_once(':') {
+        Some((epoch, rest)) if !epoch.is_empty() && epoch.bytes().all(|b| b.is_ascii_digit()) => (true, rest),
+        _ => (false, version),
+    };
+    let upstream_ok = |s: &str| {
+        !s.is_empty()
+            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b".+~-".contains(&b) || (b == b':' && has_epoch))
+    };
+    let revision_ok = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"+.~".contains(&b));
+    // The upstream part is matched lazily: the revision is whatever follows the last `-`, if it is valid.
+    if let Some((upstream, revision)) = rest.rsplit_once('-')
+        && upstream_ok(upstream)
+        && revision_ok(revision)
+    {
+        return Some(upstream);
+    }
+    upstream_ok(rest).then_some(rest)
+}
 
 /// Why a version cannot be bumped automatically.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -23,32 +164,6 @@ pub enum BumpError {
     /// Defensive: the rule produced a version that does not sort higher (never expected).
     #[error("the bumped version `{new}` does not sort after it under Debian version ordering")]
     NotHigher { new: String },
-}
-
-/// The next version of an image whose top changelog version is `old`; `id` is the `update_id` config key.
-///
-/// 1. **docker-pkg's rule**, for the versions docker-pkg accepts (`^([\d\-\.]+?)(-{id}(\d+))?$`): a
-///    trailing `-<id>N` becomes `-<id>(N+1)`, anything else gets `-<id>1` appended (`0.1.2` → `0.1.2-s1`,
-///    `0.1.2-1-s8` → `0.1.2-1-s9`, `1.0-s01` → `1.0-s2`; with an empty id, `1.0-1-20241211` → `1.0-1-20241212`).
-/// 2. **Otherwise** (letters, `~`, `+`, or a `-<id>N` that is not last):
-///    * `~` and `+` become `-`, because a Docker tag cannot hold them (`~` sorts before everything in Debian,
-///      so no legal tag sorts between `1.0~rc1` and `1.0`: the bump of `1.0~rc1` is `1.0-rc1-s1`);
-///    * then the **last** `-<id>N` component is incremented wherever it is, so that weekly-rebuild date suffixes
-///      do not pile up (`8.1.33-1-s3-20260816` → `8.1.33-1-s4-20260816`, `1.0-s1-s2` → `1.0-s1-s3`);
-///    * with no such component, `-<id>1` is appended (`1.2.3-wmf4` → `1.2.3-wmf4-s1`, `v1.0` → `v1.0-s1`).
-///
-/// An epoch cannot be bumped (a Docker tag has no `:`). `id` is used literally (docker-pkg interpolates it
-/// into its regex unescaped, which only matters for ids holding regex syntax).
-pub fn bump(old: &str, id: &str) -> Result<String, BumpError> {
-    let new = match docker_pkg_bump(old, id) {
-        Some(new) => new,
-        None => extended_bump(old, id)?,
-    };
-    reference::check_tag(&new).map_err(|why| BumpError::IllegalTag { new: new.clone(), why })?;
-    if compare(&new, old) != Ordering::Greater {
-        return Err(BumpError::NotHigher { new });
-    }
-    Ok(new)
 }
 
 /// docker-pkg's `new_tag`, emulating Python's lazy regex `^([\d\-\.]+?)(-{id}(\d+))?$` exactly: the shortest
@@ -114,10 +229,8 @@ fn increment(digits: &str) -> String {
     String::from_utf8(out).unwrap_or_default()
 }
 
-/// dpkg's version ordering (`dpkg --compare-versions`): epoch numerically, then the upstream version, then the
-/// revision (after the last `-`), each with dpkg's `verrevcmp` (`~` before everything, even the end; letters
-/// before other characters; digit runs numerically).
-pub fn compare(a: &str, b: &str) -> Ordering {
+/// dpkg's ordering of two version strings (see [`Version::cmp_dpkg`]).
+fn compare(a: &str, b: &str) -> Ordering {
     let (epoch_a, upstream_a, revision_a) = split(a);
     let (epoch_b, upstream_b, revision_b) = split(b);
     compare_numbers(epoch_a, epoch_b)
@@ -200,6 +313,40 @@ fn verrevcmp(a: &str, b: &str) -> Ordering {
 mod tests {
     use super::*;
 
+    fn bumped(old: &str, id: &str) -> Result<String, BumpError> {
+        Version::new(old).bump(id).map(|v| v.as_str().to_owned())
+    }
+
+    #[test]
+    fn syntax_is_dpkg_s() {
+        for ok in ["1.0", "1:2.0~rc1+b1-1.1", "1:1.0:2-1", "0.0.1~alpha1", "2.1.2rocm5.6-3-20260816", "v20220915-3"] {
+            assert_eq!(Version::parse(ok).map(|v| v.to_string()), Ok(ok.to_owned()), "{ok}");
+        }
+        for (bad, why) in [
+            ("", "empty"),
+            ("1.0 beta", "embedded spaces"),
+            ("x:1.0", "epoch part of the version number is not a number: 'x'"),
+            ("1:", "nothing after colon"),
+            ("1.0-", "revision number is empty"),
+            (".1.0", "does not start with a letter or digit"),
+            ("1.0_1", "invalid character in version number"),
+            ("1.0-a_b", "invalid character in revision number"),
+        ] {
+            let message = Version::parse(bad).unwrap_err().to_string();
+            assert!(message.contains(why), "{bad}: {message}");
+        }
+    }
+
+    #[test]
+    fn python_debian_upstream_is_laxer_than_dpkg() {
+        assert_eq!(python_debian_upstream("1.63.0-1"), Some("1.63.0"));
+        assert_eq!(python_debian_upstream("2:1.0-1"), Some("1.0"));
+        assert_eq!(python_debian_upstream("1.0-"), Some("1.0-"));
+        assert_eq!(python_debian_upstream("v1.0"), Some("v1.0"));
+        assert_eq!(python_debian_upstream("1_0-1"), None);
+        assert_eq!(python_debian_upstream("a:0-1"), None);
+    }
+
     /// docker-pkg's table (spec §8.1), every value verified against the real `new_tag`: (previous, id `s`,
     /// id `""`, id `wmf`), `None` where docker-pkg raises.
     type Row = (&'static str, Option<&'static str>, Option<&'static str>, Option<&'static str>);
@@ -224,7 +371,7 @@ mod tests {
             for (id, expected) in [("s", s), ("", empty), ("wmf", wmf)] {
                 assert_eq!(docker_pkg_bump(previous, id).as_deref(), expected, "{previous} with id {id:?}");
                 if let Some(expected) = expected {
-                    assert_eq!(bump(previous, id).as_deref(), Ok(expected), "{previous} with id {id:?}");
+                    assert_eq!(bumped(previous, id), Ok(expected.to_owned()), "{previous} with id {id:?}");
                 }
             }
         }
@@ -262,17 +409,17 @@ mod tests {
             ("1.0-s1x", "s", "1.0-s1x-s1"),
             ("s1", "s", "s1-s1"),
         ] {
-            assert_eq!(bump(previous, id).as_deref(), Ok(expected), "{previous} with id {id:?}");
+            assert_eq!(bumped(previous, id), Ok(expected.to_owned()), "{previous} with id {id:?}");
         }
     }
 
     #[test]
     fn update_bump_refusals_say_why() {
-        assert_eq!(bump("1:2.0-1", "s"), Err(BumpError::Epoch { epoch: "1".into() }));
+        assert_eq!(bumped("1:2.0-1", "s"), Err(BumpError::Epoch { epoch: "1".into() }));
         let long = format!("1.{}", "0".repeat(126));
-        assert!(matches!(bump(&long, "s"), Err(BumpError::IllegalTag { .. })));
+        assert!(matches!(bumped(&long, "s"), Err(BumpError::IllegalTag { .. })));
         // An id that makes the result sort lower (`~` before everything) is refused, not written.
-        assert!(matches!(bump("1.0", "~"), Err(BumpError::IllegalTag { .. })));
+        assert!(matches!(bumped("1.0", "~"), Err(BumpError::IllegalTag { .. })));
     }
 
     #[test]

@@ -1,11 +1,15 @@
 //! The build context: one walk of the image directory (after `.dockerignore`, with the rendered Dockerfile in place
 //! of the directory's own), consumed both by the tar streamer and by the digest, so the two always agree.
+//!
+//! Symbolic links are sent as what they point to, file or directory, as docker-pkg's copy of the context does, as
+//! long as they resolve inside the tree's root: a link that leaves the tree, dangles or loops is an error naming
+//! it (unless `.dockerignore` leaves it out).
 
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
@@ -14,6 +18,7 @@ use walkdir::WalkDir;
 
 use super::BuildError;
 use super::dockerignore::Matcher;
+use crate::files;
 
 /// Where the rendered Dockerfile goes in the context, as docker-pkg writes `context/Dockerfile`.
 pub const DOCKERFILE: &str = "Dockerfile";
@@ -40,31 +45,44 @@ enum Data<'a> {
     /// The rendered Dockerfile.
     Rendered(&'a [u8]),
     Dir,
-    Symlink(PathBuf),
 }
 
 fn context_error(path: &Path, err: impl std::fmt::Display) -> BuildError {
     BuildError::Context(format!("cannot read {}: {err}", path.display()))
 }
 
-/// Visits the rendered Dockerfile, then every entry of `dir` that `.dockerignore` keeps, in sorted order.
+/// Visits the rendered Dockerfile, then every entry of `dir` that `.dockerignore` keeps, in sorted order, links
+/// followed. `root` is the tree's root, canonical: no link may lead out of it.
 fn walk(
+    root: &Path,
     dir: &Path,
     dockerfile: &str,
     visit: &mut dyn FnMut(&Entry<'_>) -> Result<(), BuildError>,
 ) -> Result<(), BuildError> {
     visit(&Entry { rel: Path::new(DOCKERFILE), mode: 0o644, data: Data::Rendered(dockerfile.as_bytes()) })?;
     let ignore_path = dir.join(DOCKERIGNORE);
-    let ignore = match std::fs::read_to_string(&ignore_path) {
-        Ok(text) => {
-            Some(Matcher::parse(&text).map_err(|e| BuildError::Context(format!("{}: {e}", ignore_path.display())))?)
-        }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+    let ignore = match files::confined(root, &ignore_path).and_then(|p| files::read(&p, files::DOCKERIGNORE_LIMIT)) {
+        Ok(bytes) => Some(
+            Matcher::parse(&String::from_utf8_lossy(&bytes))
+                .map_err(|e| BuildError::Context(format!("{}: {e}", ignore_path.display())))?,
+        ),
+        Err(e) if e.is_absent() => None,
         Err(e) => return Err(context_error(&ignore_path, e)),
     };
-    let mut entries = WalkDir::new(dir).follow_links(false).sort_by_file_name().min_depth(1).into_iter();
+    let excluded = |rel: &Path| ignore.as_ref().is_some_and(|i| rel != Path::new(DOCKERIGNORE) && i.excludes(rel));
+    let mut entries = WalkDir::new(dir).follow_links(true).sort_by_file_name().min_depth(1).into_iter();
     while let Some(entry) = entries.next() {
-        let entry = entry.map_err(|e| context_error(e.path().unwrap_or(dir), &e))?;
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(e) => {
+                let path = e.path().unwrap_or(dir);
+                // A dangling or looping link that `.dockerignore` leaves out is never followed.
+                if path.strip_prefix(dir).is_ok_and(&excluded) {
+                    continue;
+                }
+                return Err(link_error(path, &e));
+            }
+        };
         let path = entry.path();
         let rel = path.strip_prefix(dir).map_err(|e| context_error(path, e))?;
         let file_type = entry.file_type();
@@ -76,19 +94,18 @@ fn walk(
             continue;
         }
         // The CLI always sends `.dockerignore` (the daemon drops it if excluded).
-        if let Some(ignore) = &ignore
-            && rel != Path::new(DOCKERIGNORE)
-            && ignore.excludes(rel)
-        {
-            if file_type.is_dir() && !ignore.may_reinclude_under(rel) {
+        if excluded(rel) {
+            if file_type.is_dir() && !ignore.as_ref().is_some_and(|i| i.may_reinclude_under(rel)) {
                 entries.skip_current_dir();
             }
             continue;
         }
+        if entry.path_is_symlink() {
+            files::confined(root, path)
+                .map_err(|e| BuildError::Context(format!("symbolic link {}: {e}", path.display())))?;
+        }
         let metadata = entry.metadata().map_err(|e| context_error(path, e))?;
-        let data = if file_type.is_symlink() {
-            Data::Symlink(std::fs::read_link(path).map_err(|e| context_error(path, e))?)
-        } else if file_type.is_dir() {
+        let data = if file_type.is_dir() {
             Data::Dir
         } else if file_type.is_file() {
             Data::File { path, size: metadata.len() }
@@ -101,10 +118,25 @@ fn walk(
     Ok(())
 }
 
+/// A walk error, worded for the link that caused it when one did.
+fn link_error(path: &Path, error: &walkdir::Error) -> BuildError {
+    if let Some(ancestor) = error.loop_ancestor() {
+        return BuildError::Context(format!(
+            "symbolic link {} loops: it leads back to {}",
+            path.display(),
+            ancestor.display()
+        ));
+    }
+    if path.is_symlink() {
+        return BuildError::Context(format!("symbolic link {} points to nothing: {error}", path.display()));
+    }
+    context_error(path, error)
+}
+
 /// The hex sha256 of the context a build would send.
-pub fn digest(dir: &Path, dockerfile: &str) -> Result<String, BuildError> {
+pub fn digest(root: &Path, dir: &Path, dockerfile: &str) -> Result<String, BuildError> {
     let mut hasher = Sha256::new();
-    walk(dir, dockerfile, &mut |entry| {
+    walk(root, dir, dockerfile, &mut |entry| {
         // NUL-terminated fields (paths and link targets hold no NUL) and fixed-size hashes: unambiguous.
         let (kind, payload) = match &entry.data {
             Data::File { path, .. } => {
@@ -115,7 +147,6 @@ pub fn digest(dir: &Path, dockerfile: &str) -> Result<String, BuildError> {
             }
             Data::Rendered(text) => (b'f', Sha256::digest(text).to_vec()),
             Data::Dir => (b'd', Vec::new()),
-            Data::Symlink(target) => (b'l', target.as_os_str().as_bytes().to_vec()),
         };
         hasher.update([kind]);
         hasher.update(format!("{:o}\0", entry.mode));
@@ -132,9 +163,9 @@ pub fn digest(dir: &Path, dockerfile: &str) -> Result<String, BuildError> {
 /// disk. Meant for a blocking thread. A context error is also sent down the channel, so the upload is aborted rather
 /// than ending as a truncated archive. A closed channel (the daemon stopped reading) is not an error here: the build
 /// stream reports why.
-pub fn send(dir: &Path, dockerfile: &str, tx: mpsc::Sender<io::Result<Bytes>>) -> Result<(), BuildError> {
+pub fn send(root: &Path, dir: &Path, dockerfile: &str, tx: mpsc::Sender<io::Result<Bytes>>) -> Result<(), BuildError> {
     let mut tar = tar::Builder::new(ChannelWriter { tx, buf: Vec::with_capacity(CHUNK), closed: false });
-    let written = walk(dir, dockerfile, &mut |entry| append(&mut tar, entry)).and_then(|()| {
+    let written = walk(root, dir, dockerfile, &mut |entry| append(&mut tar, entry)).and_then(|()| {
         tar.finish()
             .and_then(|()| tar.get_mut().flush())
             .map_err(|e| BuildError::Context(format!("cannot send the context: {e}")))
@@ -173,11 +204,6 @@ fn append(tar: &mut tar::Builder<ChannelWriter>, entry: &Entry<'_>) -> Result<()
             header.set_entry_type(tar::EntryType::Directory);
             header.set_size(0);
             tar.append_data(&mut header, entry.rel, io::empty())
-        }
-        Data::Symlink(target) => {
-            header.set_entry_type(tar::EntryType::Symlink);
-            header.set_size(0);
-            tar.append_link(&mut header, entry.rel, target)
         }
     };
     sent.map_err(|e| BuildError::Context(format!("cannot send {}: {e}", entry.rel.display())))

@@ -1,33 +1,65 @@
-//! docker-pkg's `container_limits` (`memory`, `memswap`, `cpushares`, `cpusetcpus`) as the build API takes them.
-
-use std::collections::BTreeMap;
+//! docker-pkg's `container_limits` (`memory`, `memswap`, `cpushares`, `cpusetcpus`): parsed once, when the
+//! config is loaded, into the values the build API takes.
 
 use bollard::query_parameters::BuildImageOptionsBuilder;
 
-use super::BuildError;
+/// The resource limits of every build, from the config's `container_limits` string.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContainerLimits {
+    memory: Option<i32>,
+    /// `-1` is Docker's "unlimited swap".
+    memswap: Option<i32>,
+    cpushares: Option<i32>,
+    cpusetcpus: Option<String>,
+}
 
-/// Applies `limits` to the build options; an unknown key or a bad value is a [`BuildError::Context`].
-pub fn apply(
-    mut options: BuildImageOptionsBuilder,
-    limits: &BTreeMap<String, String>,
-) -> Result<BuildImageOptionsBuilder, BuildError> {
-    for (key, value) in limits {
-        let value = value.trim();
-        let invalid = |why: &str| BuildError::Context(format!("container limit {key}={value}: {why}"));
-        options = match key.as_str() {
-            "memory" => options.memory(bytes_i32(value).map_err(|e| invalid(&e))?),
-            // `-1` is Docker's "unlimited swap".
-            "memswap" if value == "-1" => options.memswap(-1),
-            "memswap" => options.memswap(bytes_i32(value).map_err(|e| invalid(&e))?),
-            "cpushares" => options.cpushares(value.parse().map_err(|_| invalid("not an integer"))?),
-            "cpusetcpus" if !value.is_empty() && value.chars().all(|c| c.is_ascii_digit() || c == ',' || c == '-') => {
-                options.cpusetcpus(value)
+impl ContainerLimits {
+    /// docker-pkg's `k=v,k=v` with keys memory, memswap, cpushares, cpusetcpus; sizes as Docker reads them
+    /// (`512m`, `4g`).
+    pub fn parse(spec: &str) -> Result<Self, String> {
+        const KEYS: [&str; 4] = ["memory", "memswap", "cpushares", "cpusetcpus"];
+        let mut limits = Self::default();
+        for item in spec.split(',').map(str::trim).filter(|item| !item.is_empty()) {
+            let Some((key, value)) = item.split_once('=') else {
+                return Err(format!("container_limits: `{item}` is not of the form key=value"));
+            };
+            let (key, value) = (key.trim(), value.trim());
+            let invalid = |why: &str| format!("container_limits: {key}={value}: {why}");
+            match key {
+                "memory" => limits.memory = Some(bytes_i32(value).map_err(|e| invalid(&e))?),
+                "memswap" if value == "-1" => limits.memswap = Some(-1),
+                "memswap" => limits.memswap = Some(bytes_i32(value).map_err(|e| invalid(&e))?),
+                "cpushares" => limits.cpushares = Some(value.parse().map_err(|_| invalid("not an integer"))?),
+                "cpusetcpus"
+                    if !value.is_empty() && value.chars().all(|c| c.is_ascii_digit() || c == ',' || c == '-') =>
+                {
+                    limits.cpusetcpus = Some(value.to_owned());
+                }
+                "cpusetcpus" => return Err(invalid("expected CPU numbers and ranges, like 0-3,5")),
+                _ => {
+                    return Err(format!("container_limits: unknown key `{key}` (expected one of {})", KEYS.join(", ")));
+                }
             }
-            "cpusetcpus" => return Err(invalid("expected CPU numbers and ranges, like 0-3,5")),
-            _ => return Err(invalid("unknown key (expected memory, memswap, cpushares or cpusetcpus)")),
-        };
+        }
+        Ok(limits)
     }
-    Ok(options)
+
+    /// The build options with these limits set.
+    pub(super) fn apply(&self, mut options: BuildImageOptionsBuilder) -> BuildImageOptionsBuilder {
+        if let Some(memory) = self.memory {
+            options = options.memory(memory);
+        }
+        if let Some(memswap) = self.memswap {
+            options = options.memswap(memswap);
+        }
+        if let Some(cpushares) = self.cpushares {
+            options = options.cpushares(cpushares);
+        }
+        if let Some(cpus) = &self.cpusetcpus {
+            options = options.cpusetcpus(cpus);
+        }
+        options
+    }
 }
 
 /// A size in bytes as the API client takes it: bollard 0.21 types memory limits as `i32`.
@@ -92,16 +124,24 @@ mod tests {
 
     #[test]
     fn rejects_unknown_keys_and_bad_values() {
-        let limits = |k: &str, v: &str| BTreeMap::from([(k.to_owned(), v.to_owned())]);
-        let apply = |l| apply(BuildImageOptionsBuilder::default(), &l).map(|o| o.build());
-        let options = apply(limits("memory", "512m")).expect("valid");
-        assert_eq!(options.memory, Some(512 << 20));
-        assert_eq!(apply(limits("memswap", "-1")).expect("valid").memswap, Some(-1));
-        assert_eq!(apply(limits("cpushares", "512")).expect("valid").cpushares, Some(512));
-        assert_eq!(apply(limits("cpusetcpus", "0-1,3")).expect("valid").cpusetcpus.as_deref(), Some("0-1,3"));
-        for (k, v) in [("memory", "lots"), ("cpushares", "x"), ("cpusetcpus", "a"), ("cpu", "1")] {
-            let err = apply(limits(k, v)).expect_err("invalid");
-            assert!(matches!(&err, BuildError::Context(m) if m.contains(k)), "{err}");
+        let apply =
+            |spec: &str| ContainerLimits::parse(spec).map(|l| l.apply(BuildImageOptionsBuilder::default()).build());
+        let options = apply("memory=512m, cpushares=512").expect("valid");
+        assert_eq!((options.memory, options.cpushares), (Some(512 << 20), Some(512)));
+        assert_eq!(apply("memswap=-1").expect("valid").memswap, Some(-1));
+        // docker-pkg splits the whole string on commas, so a CPU list cannot hold one.
+        assert_eq!(apply("cpusetcpus=0-1").expect("valid").cpusetcpus.as_deref(), Some("0-1"));
+        assert_eq!(apply("").expect("valid").memory, None);
+        for (spec, key) in [
+            ("memory=lots", "memory"),
+            ("cpushares=x", "cpushares"),
+            ("cpusetcpus=a", "cpusetcpus"),
+            ("cpu=1", "cpu"),
+            ("memory", "memory"),
+            ("memory=4g", "memory"),
+        ] {
+            let err = apply(spec).expect_err("invalid");
+            assert!(err.contains(key), "{err}");
         }
     }
 }

@@ -5,6 +5,8 @@ mod context;
 mod dockerignore;
 mod limits;
 
+pub use limits::ContainerLimits;
+
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -20,7 +22,7 @@ use bollard::query_parameters::{
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
-use crate::reference;
+use crate::reference::Reference;
 use crate::registry::Credentials;
 
 /// What the Docker CLI connects to without `DOCKER_HOST`.
@@ -76,6 +78,8 @@ pub struct Removed {
 /// One build: the image directory is the context, the rendered Dockerfile replaces any `Dockerfile` in it.
 #[derive(Debug, Clone)]
 pub struct BuildRequest<'a> {
+    /// The tree's root, canonical: links in the context must resolve inside it.
+    pub tree_root: &'a Path,
     pub context_dir: &'a Path,
     pub dockerfile: &'a str,
     /// The full reference to tag the result with.
@@ -84,7 +88,7 @@ pub struct BuildRequest<'a> {
     pub labels: &'a BTreeMap<String, String>,
     pub no_cache: bool,
     /// docker-pkg's `container_limits` (memory, memswap, cpushares, cpusetcpus).
-    pub limits: &'a BTreeMap<String, String>,
+    pub limits: &'a ContainerLimits,
 }
 
 /// Why a build failed.
@@ -188,26 +192,26 @@ impl Engine {
         }
     }
 
-    /// Tags the local image `id` as `reference` (`repo:tag`).
-    pub async fn tag_reference(&self, id: &str, reference: &str) -> Result<(), EngineError> {
-        let parts = reference::split(reference);
-        let options =
-            TagImageOptionsBuilder::default().repo(parts.repository).tag(parts.tag.unwrap_or("latest")).build();
+    /// Tags the local image `id` (an id or a reference) as `reference`.
+    pub async fn tag_reference(&self, id: &str, reference: &Reference) -> Result<(), EngineError> {
+        let options = TagImageOptionsBuilder::default()
+            .repo(reference.repository())
+            .tag(reference.tag().unwrap_or("latest"))
+            .build();
         self.docker.tag_image(id, Some(options)).await.map_err(|e| api_error(&format!("cannot tag {reference}"), e))
     }
 
     /// Pulls `reference`; status lines (not the byte-by-byte progress) go to `log`.
     pub async fn pull(
         &self,
-        reference: &str,
+        reference: &Reference,
         credentials: Option<&Credentials>,
         log: &mut (dyn FnMut(&str) + Send),
     ) -> Result<(), EngineError> {
-        let parts = reference::split(reference);
         // Always name the tag: a bare name makes the daemon pull every tag of the repository.
-        let tag = parts.digest.or(parts.tag).unwrap_or("latest");
-        let options = CreateImageOptionsBuilder::default().from_image(parts.repository).tag(tag).build();
-        let credentials = credentials.map(|c| docker_credentials(c, registry_address(parts.repository)));
+        let tag = reference.digest().or(reference.tag()).unwrap_or("latest");
+        let options = CreateImageOptionsBuilder::default().from_image(reference.repository()).tag(tag).build();
+        let credentials = credentials.map(|c| docker_credentials(c, registry_address(reference)));
         let context = format!("cannot pull {reference}");
         let mut stream = self.docker.create_image(Some(options), None, credentials);
         while let Some(item) = stream.next().await {
@@ -228,16 +232,14 @@ impl Engine {
     /// digest when the daemon reported it.
     pub async fn push(
         &self,
-        reference: &str,
+        reference: &Reference,
         credentials: Option<&Credentials>,
         log: &mut (dyn FnMut(&str) + Send),
     ) -> Result<Option<String>, EngineError> {
-        let parts = reference::split(reference);
-        let tag = parts.tag.unwrap_or("latest");
-        let options = PushImageOptionsBuilder::default().tag(tag).build();
-        let credentials = credentials.map(|c| docker_credentials(c, registry_address(parts.repository)));
+        let options = PushImageOptionsBuilder::default().tag(reference.tag().unwrap_or("latest")).build();
+        let credentials = credentials.map(|c| docker_credentials(c, registry_address(reference)));
         let context = format!("cannot push {reference}");
-        let mut stream = self.docker.push_image(parts.repository, Some(options), credentials);
+        let mut stream = self.docker.push_image(reference.repository(), Some(options), credentials);
         let mut digest = None;
         let mut failure = None;
         while let Some(item) = stream.next().await {
@@ -288,12 +290,12 @@ impl Engine {
             Some(line) => (format!("{}\n{line}\n", request.dockerfile), options),
             None => (request.dockerfile.to_owned(), options.labels(&to_map(request.labels))),
         };
-        let options = limits::apply(options, request.limits)?.build();
+        let options = request.limits.apply(options).build();
 
         // A blocking thread walks and tars the context into a bounded channel: memory stays small whatever its size.
         let (tx, mut rx) = mpsc::channel(context::CHANNEL_CHUNKS);
-        let dir = request.context_dir.to_owned();
-        let producer = tokio::task::spawn_blocking(move || context::send(&dir, &dockerfile, tx));
+        let (root, dir) = (request.tree_root.to_owned(), request.context_dir.to_owned());
+        let producer = tokio::task::spawn_blocking(move || context::send(&root, &dir, &dockerfile, tx));
         let body = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
 
         let mut stream = self.docker.build_image(options, None, Some(bollard::body_try_stream(body)));
@@ -340,9 +342,10 @@ impl Engine {
 }
 
 /// A digest (hex sha256) of what a build sends: the rendered Dockerfile and every context file left after
-/// `.dockerignore` (path, type, mode, symlink target or content hash), in a deterministic order.
-pub fn context_digest(context_dir: &Path, dockerfile: &str) -> Result<String, BuildError> {
-    context::digest(context_dir, dockerfile)
+/// `.dockerignore`, links followed (path, type, mode, content hash), in a deterministic order. `tree_root` is the
+/// tree's root, canonical.
+pub fn context_digest(tree_root: &Path, context_dir: &Path, dockerfile: &str) -> Result<String, BuildError> {
+    context::digest(tree_root, context_dir, dockerfile)
 }
 
 /// `LABEL "k"="v" ...` for labels whose keys and values need no escaping (whatever the Dockerfile's escape
@@ -363,17 +366,17 @@ fn env_var(name: &str) -> Option<String> {
 
 /// Where a client connects: the host as it was completed (the one to name in errors), and the certificate directory
 /// when it uses TLS.
-struct Target {
+struct Daemon {
     host: String,
     cert_dir: Option<PathBuf>,
 }
 
 /// A client for `host`, not yet contacted.
-fn open(host: &str, tls: bool) -> Result<(Target, Docker), EngineError> {
+fn open(host: &str, tls: bool) -> Result<(Daemon, Docker), EngineError> {
     let timeout = CLIENT_TIMEOUT.as_secs();
     let version = bollard::API_DEFAULT_VERSION;
     if host.starts_with("unix://") {
-        let target = Target { host: host.to_owned(), cert_dir: None };
+        let target = Daemon { host: host.to_owned(), cert_dir: None };
         let docker = Docker::connect_with_unix(host, timeout, version).map_err(|e| target.error(e))?;
         return Ok((target, docker));
     }
@@ -381,7 +384,7 @@ fn open(host: &str, tls: bool) -> Result<(Target, Docker), EngineError> {
         return Err(EngineError::Api(format!("unsupported DOCKER_HOST `{host}` (expected unix:// or tcp://)")));
     };
     if !tls {
-        let target = Target { host: address, cert_dir: None };
+        let target = Daemon { host: address, cert_dir: None };
         let docker = Docker::connect_with_http(&target.host, timeout, version).map_err(|e| target.error(e))?;
         return Ok((target, docker));
     }
@@ -393,7 +396,7 @@ fn open(host: &str, tls: bool) -> Result<(Target, Docker), EngineError> {
     let [ca, cert, key] = tls_files(&address, &dir)?;
     let docker = Docker::connect_with_ssl(&address, &key, &cert, &ca, timeout, version)
         .map_err(|e| EngineError::Api(format!("cannot connect to {address} with TLS: {}", with_sources(&e))))?;
-    Ok((Target { host: address, cert_dir: Some(dir) }, docker))
+    Ok((Daemon { host: address, cert_dir: Some(dir) }, docker))
 }
 
 /// A `tcp://` host completed as the Docker CLI does: `localhost` for an empty host name and, when no port is given,
@@ -464,7 +467,7 @@ fn holds_pem(text: &str, labels: &[&str]) -> bool {
     })
 }
 
-impl Target {
+impl Daemon {
     /// A failure to reach the daemon, or to talk to it at all. A daemon that is not there is
     /// [`EngineError::Unreachable`]; one that wants TLS, fails the TLS handshake or drops the TLS connection is an
     /// error of its own (it is there, and another hint helps).
@@ -556,9 +559,9 @@ fn without_none(references: Vec<String>) -> Vec<String> {
     references.into_iter().filter(|r| !r.starts_with("<none>")).collect()
 }
 
-/// The registry of a repository, as the daemon keys credentials: Docker Hub's index address when it names none.
-fn registry_address(repository: &str) -> &str {
-    reference::registry(repository).unwrap_or("https://index.docker.io/v1/")
+/// The registry of a reference, as the daemon keys credentials: Docker Hub's index address when it names none.
+fn registry_address(reference: &Reference) -> &str {
+    reference.registry().unwrap_or("https://index.docker.io/v1/")
 }
 
 fn docker_credentials(credentials: &Credentials, serveraddress: &str) -> DockerCredentials {
@@ -591,11 +594,12 @@ mod tests {
 
     #[test]
     fn registry_of_a_repository() {
-        assert_eq!(registry_address("127.0.0.1:5000/a/b"), "127.0.0.1:5000");
-        assert_eq!(registry_address("docker-registry.wikimedia.org/bullseye"), "docker-registry.wikimedia.org");
-        assert_eq!(registry_address("localhost/a"), "localhost");
-        assert_eq!(registry_address("library/debian"), "https://index.docker.io/v1/");
-        assert_eq!(registry_address("debian"), "https://index.docker.io/v1/");
+        let address = |r: &str| registry_address(&Reference::parse(r).unwrap()).to_owned();
+        assert_eq!(address("127.0.0.1:5000/a/b"), "127.0.0.1:5000");
+        assert_eq!(address("docker-registry.wikimedia.org/bullseye"), "docker-registry.wikimedia.org");
+        assert_eq!(address("localhost/a"), "localhost");
+        assert_eq!(address("library/debian"), "https://index.docker.io/v1/");
+        assert_eq!(address("debian:12"), "https://index.docker.io/v1/");
     }
 
     #[test]

@@ -14,14 +14,17 @@ use std::time::{Duration, Instant, SystemTime};
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
+use crate::analysis::Analysis;
+use crate::config::PROXY_VARIABLES;
 use crate::definition::dockerfile::ReferenceKind;
 use crate::engine::{self, BuildRequest, Engine};
-use crate::graph::Graph;
 use crate::plan::{self, Planned, PullMode, State};
+use crate::reference::Reference;
 use crate::registry::{RegistryClient, TagState};
-use crate::report::progress::{Finished, ImageLine, Reporter, Row, Step, Summary};
+use crate::report::ImageLine;
+use crate::report::progress::{Finished, Reporter, Row, Step, Summary};
 use crate::timestamp;
-use crate::tree::{Rendered, Tree};
+use crate::tree::{ImageId, Rendered};
 use scheduler::Outcome;
 use verify::Verification;
 
@@ -46,22 +49,21 @@ pub struct BuildOptions {
 
 /// Everything the image tasks share.
 struct Run {
-    tree: Arc<Tree>,
-    rendered: Vec<Option<Rendered>>,
-    parents: HashMap<usize, Vec<usize>>,
-    plan: HashMap<usize, Planned>,
+    analysis: Arc<Analysis>,
+    parents: HashMap<ImageId, Vec<ImageId>>,
+    plan: HashMap<ImageId, Planned>,
     engine: Engine,
     registry: RegistryClient,
     options: BuildOptions,
     reporter: Arc<Reporter>,
     revision: Option<String>,
     /// What identifies each finished image to its children's fingerprints.
-    identities: Mutex<HashMap<usize, String>>,
+    identities: Mutex<HashMap<ImageId, String>>,
     /// Pulls done (or failed) in this run, by reference: each is tried once, children wait for it.
     pulls: tokio::sync::Mutex<HashMap<String, Result<(), String>>>,
-    results: Mutex<HashMap<usize, Record>>,
+    records: Mutex<HashMap<ImageId, Record>>,
     /// Images pushed by this run.
-    pushed: Mutex<HashMap<usize, Pushed>>,
+    pushed: Mutex<HashMap<ImageId, Pushed>>,
 }
 
 /// An image `publish` pushed.
@@ -76,8 +78,15 @@ pub struct Pushed {
     pub tags: Vec<String>,
 }
 
-/// What an image's task recorded: how long its work took, its log, and why it ended as it did.
-type Record = (Option<Duration>, Option<PathBuf>, String);
+/// What an image's task recorded.
+#[derive(Debug, Clone, Default)]
+struct Record {
+    /// How long its work took, when it did any.
+    duration: Option<Duration>,
+    log: Option<PathBuf>,
+    /// How it ended as it did.
+    reason: String,
+}
 
 /// What a run ended with.
 pub struct RunOutcome {
@@ -88,26 +97,34 @@ pub struct RunOutcome {
     pub pushed: Vec<Pushed>,
 }
 
+/// The services a run talks to.
+pub struct Services {
+    pub engine: Engine,
+    pub registry: RegistryClient,
+}
+
 /// Builds and verifies what the plan says is missing, in dependency order. `plan` covers the selected images
-/// in build order.
-#[allow(clippy::too_many_arguments)]
+/// in build order. Images the plan skips (they need an image that cannot be built) are not run at all; an
+/// image in error fails at once, and what depends on it is skipped.
 pub async fn build(
-    tree: Arc<Tree>,
-    graph: &Graph,
-    rendered: Vec<Option<Rendered>>,
+    analysis: Arc<Analysis>,
     plan: Vec<Planned>,
-    engine: Engine,
-    registry: RegistryClient,
+    services: Services,
     options: BuildOptions,
     reporter: Arc<Reporter>,
     cancel: &CancellationToken,
 ) -> RunOutcome {
-    let order: Vec<usize> = plan.iter().map(|p| p.image).collect();
-    let parents = order.iter().map(|&i| (i, graph.parents(i))).collect();
-    let revision = git_revision(&tree.root).await;
+    let order: Vec<ImageId> = plan.iter().map(|p| p.image).collect();
+    let runnable: Vec<ImageId> = plan.iter().filter(|p| p.state != State::Skipped).map(|p| p.image).collect();
+    // An image in error waits for nothing (a cycle's images would otherwise wait for each other forever).
+    let parents = plan
+        .iter()
+        .map(|p| (p.image, if p.state == State::Error { Vec::new() } else { analysis.graph.parents(p.image) }))
+        .collect();
+    let revision = git_revision(&analysis.tree.root).await;
+    let Services { engine, registry } = services;
     let run = Arc::new(Run {
-        tree,
-        rendered,
+        analysis,
         parents,
         plan: plan.into_iter().map(|p| (p.image, p)).collect(),
         engine,
@@ -117,12 +134,12 @@ pub async fn build(
         revision,
         identities: Mutex::new(HashMap::new()),
         pulls: tokio::sync::Mutex::new(HashMap::new()),
-        results: Mutex::new(HashMap::new()),
+        records: Mutex::new(HashMap::new()),
         pushed: Mutex::new(HashMap::new()),
     });
     let worker = run.clone();
-    let parents_of = |i: usize| run.parents.get(&i).cloned().unwrap_or_default();
-    let outcomes = scheduler::run(&order, parents_of, run.options.jobs, run.options.fail_fast, cancel, move |i| {
+    let parents_of = |i: ImageId| run.parents.get(&i).cloned().unwrap_or_default();
+    let outcomes = scheduler::run(&runnable, parents_of, run.options.jobs, run.options.fail_fast, cancel, move |i| {
         let run = worker.clone();
         Box::pin(async move { run.image(i).await })
     })
@@ -133,17 +150,17 @@ pub async fn build(
 impl Run {
     /// One image's work: nothing for what is already there (or, when publishing, already published); build
     /// and verify what is missing; when publishing, verify what is only in the daemon, then push.
-    async fn image(self: Arc<Self>, index: usize) -> Result<State, String> {
+    async fn image(self: Arc<Self>, index: ImageId) -> Result<State, String> {
         let Some(planned) = self.plan.get(&index) else { return Err("not planned".into()) };
-        let image = &self.tree.images[index];
+        let image = &self.analysis.tree[index];
         let publishing = self.options.publish.is_some();
         match planned.state {
             State::ToBuild => {}
             State::Built if publishing => {}
             State::Error => return Err(planned.reason.clone()),
             state => {
-                crate::lock(&self.results)
-                    .insert(index, (None, None, format!("already {}: {}", state.as_str(), planned.reason)));
+                let reason = format!("already {}: {}", state.as_str(), planned.reason);
+                crate::lock(&self.records).insert(index, Record { reason, ..Record::default() });
             }
         }
         if planned.state != State::ToBuild {
@@ -168,7 +185,8 @@ impl Run {
             Ok((state, how)) => (*state, how.clone()),
             Err(why) => (State::Error, why.clone()),
         };
-        crate::lock(&self.results).insert(index, (Some(started.elapsed()), Some(log_path.clone()), reason.clone()));
+        let record = Record { duration: Some(started.elapsed()), log: Some(log_path.clone()), reason: reason.clone() };
+        crate::lock(&self.records).insert(index, record);
         let digest = crate::lock(&self.pushed).get(&index).map(|p| p.digest.clone());
         self.reporter.finished(&Finished {
             image: ImageLine { name: &image.name, tag: &image.tag, label: &image.label, state, reason: &reason },
@@ -181,8 +199,8 @@ impl Run {
 
     /// Builds (unless the daemon has the image already), verifies, and pushes when publishing; the state the
     /// image ends in and how it got there.
-    async fn work(&self, index: usize, planned: State, log_path: &Path) -> Result<(State, String), String> {
-        let image = &self.tree.images[index];
+    async fn work(&self, index: ImageId, planned: State, log_path: &Path) -> Result<(State, String), String> {
+        let image = &self.analysis.tree[index];
         let file = File::create(log_path).map_err(|e| format!("cannot create log {}: {e}", log_path.display()))?;
         let mut log =
             LogSink { file: BufWriter::new(file), reporter: &self.reporter, name: &image.name, tail: Vec::new() };
@@ -192,11 +210,14 @@ impl Run {
         }
         self.reporter.started(&image.name, Step::Verify);
         log.line("# verify");
-        let verification =
-            verify::verify(&self.tree.config, &image.dir, &image.label, self.options.verify_timeout, &mut |line| {
-                log.line(line)
-            })
-            .await;
+        let verification = verify::verify(
+            &self.analysis.tree.config,
+            &image.dir,
+            &image.label,
+            self.options.verify_timeout,
+            &mut |line| log.line(line),
+        )
+        .await;
         log.flush();
         let how = match verification {
             Verification::Passed if planned == State::ToBuild => "built and verified".to_owned(),
@@ -215,16 +236,17 @@ impl Run {
     }
 
     /// Tags and pushes one image, then checks that the registry has it, with the digest it serves.
-    async fn push(&self, index: usize, extra_tags: &[String], log: &mut LogSink<'_>) -> Result<Pushed, String> {
-        let image = &self.tree.images[index];
-        let host = self.tree.config.registry();
+    async fn push(&self, index: ImageId, extra_tags: &[String], log: &mut LogSink<'_>) -> Result<Pushed, String> {
+        let image = &self.analysis.tree[index];
+        let Some(label) = &image.reference else { return Err(format!("{} is not a valid reference", image.label)) };
+        let host = self.analysis.tree.config.registry();
         let credentials = self.registry.credentials(host).await.map_err(|e| e.message)?;
         let mut tags = vec![image.tag.clone()];
         tags.extend(extra_tags.iter().filter(|t| **t != image.tag).cloned());
         let mut pushed_digest = None;
         for tag in &tags {
-            let reference = format!("{}:{tag}", image.repository);
-            if reference != image.label {
+            let reference = label.with_tag(tag)?;
+            if reference != *label {
                 self.engine.tag_reference(&image.label, &reference).await.map_err(|e| e.to_string())?;
             }
             log.line(&format!("# push {reference}"));
@@ -249,13 +271,14 @@ impl Run {
     }
 
     /// Pulls what the build needs, then builds.
-    async fn build(&self, index: usize, log: &mut LogSink<'_>) -> Result<(), String> {
-        let image = &self.tree.images[index];
-        let rendered = match &self.rendered.get(index).and_then(Option::as_ref) {
-            Some(rendered) => (*rendered).clone(),
+    async fn build(&self, index: ImageId, log: &mut LogSink<'_>) -> Result<(), String> {
+        let tree = &self.analysis.tree;
+        let image = &tree[index];
+        let rendered = match &self.analysis.rendered[index] {
+            Some(rendered) => rendered.clone(),
             None => return Err("the template did not render (see `imgraph check`)".into()),
         };
-        if self.tree.config.force_numeric_user && !rendered.has_numeric_user() {
+        if tree.config.force_numeric_user && !rendered.has_numeric_user() {
             return Err("the last USER instruction is not numeric (force_numeric_user is set)".into());
         }
         if self.options.pull == PullMode::Pull {
@@ -266,17 +289,18 @@ impl Run {
         }
 
         self.reporter.started(&image.name, Step::Build);
-        let build_args = proxy_build_args(self.tree.config.http_proxy.as_deref());
+        let build_args = proxy_build_args(tree.config.http_proxy.as_deref());
         let fingerprint = self.fingerprint(index, &rendered.dockerfile, &build_args).await?;
         let labels = self.labels(index, &rendered, &fingerprint);
         let request = BuildRequest {
+            tree_root: &tree.canonical_root,
             context_dir: &image.dir,
             dockerfile: &rendered.dockerfile,
             tag: &image.label,
             build_args: &build_args,
             labels: &labels,
             no_cache: !self.options.use_cache,
-            limits: &self.tree.config.container_limits,
+            limits: &tree.config.container_limits,
         };
         let built = self.engine.build(&request, &mut |line| log.line(line)).await;
         if let Err(e) = built {
@@ -288,56 +312,54 @@ impl Run {
 
     /// References to pull before building `index`, as docker-pkg does: its published parents (whether or not
     /// the daemon has them), and the base images it uses, refreshed.
-    fn needed_pulls(&self, index: usize, rendered: &Rendered) -> Vec<String> {
+    fn needed_pulls(&self, index: ImageId, rendered: &Rendered) -> Vec<String> {
+        let tree = &self.analysis.tree;
         let mut pulls: Vec<String> = self.parents[&index]
             .iter()
             .filter_map(|p| self.plan.get(p))
             .filter(|p| p.state == State::Published)
-            .map(|p| self.tree.images[p.image].label.clone())
+            .map(|p| tree[p.image].label.clone())
             .collect();
         pulls.extend(
-            rendered
-                .references
-                .iter()
-                .map(|r| &r.reference)
-                .filter(|r| self.tree.config.base_images.contains(r))
-                .cloned(),
+            rendered.references.iter().map(|r| &r.reference).filter(|r| tree.config.base_images.contains(r)).cloned(),
         );
         pulls.sort();
         pulls.dedup();
         pulls
     }
 
-    async fn pull_once(&self, reference: &str, log: &mut LogSink<'_>) -> Result<(), String> {
+    async fn pull_once(&self, name: &str, log: &mut LogSink<'_>) -> Result<(), String> {
         let mut pulls = self.pulls.lock().await;
-        if let Some(done) = pulls.get(reference) {
+        if let Some(done) = pulls.get(name) {
             return done.clone();
         }
-        let credentials = match crate::reference::registry(reference) {
+        let result = self.pull(name, log).await;
+        pulls.insert(name.to_owned(), result.clone());
+        result
+    }
+
+    async fn pull(&self, name: &str, log: &mut LogSink<'_>) -> Result<(), String> {
+        let reference = Reference::parse(name)?;
+        let credentials = match reference.registry() {
             Some(host) => self.registry.credentials(host).await.map_err(|e| e.message)?,
             None => None,
         };
         log.line(&format!("# pull {reference}"));
-        let result = self
-            .engine
-            .pull(reference, credentials.as_ref(), &mut |line| log.line(line))
-            .await
-            .map_err(|e| e.to_string());
-        pulls.insert(reference.to_owned(), result.clone());
-        result
+        self.engine.pull(&reference, credentials.as_ref(), &mut |line| log.line(line)).await.map_err(|e| e.to_string())
     }
 
     /// A hash of everything that makes the image: the rendered Dockerfile and context, build args, and what
     /// its parents are.
     async fn fingerprint(
         &self,
-        index: usize,
+        index: ImageId,
         dockerfile: &str,
         build_args: &BTreeMap<String, String>,
     ) -> Result<String, String> {
-        let dir = self.tree.images[index].dir.clone();
+        let dir = self.analysis.tree[index].dir.clone();
+        let root = self.analysis.tree.canonical_root.clone();
         let dockerfile_owned = dockerfile.to_owned();
-        let context = tokio::task::spawn_blocking(move || engine::context_digest(&dir, &dockerfile_owned))
+        let context = tokio::task::spawn_blocking(move || engine::context_digest(&root, &dir, &dockerfile_owned))
             .await
             .map_err(|e| format!("context digest: {e}"))?
             .map_err(|e| e.to_string())?;
@@ -348,14 +370,14 @@ impl Run {
         }
         let identities = crate::lock(&self.identities);
         for parent in &self.parents[&index] {
-            let identity = identities.get(parent).cloned().unwrap_or_else(|| self.tree.images[*parent].label.clone());
+            let identity = identities.get(parent).cloned().unwrap_or_else(|| self.analysis.tree[*parent].label.clone());
             hash.update(format!("\0parent {identity}").as_bytes());
         }
         Ok(format!("sha256:{}", hex::encode(hash.finalize())))
     }
 
-    fn labels(&self, index: usize, rendered: &Rendered, fingerprint: &str) -> BTreeMap<String, String> {
-        let image = &self.tree.images[index];
+    fn labels(&self, index: ImageId, rendered: &Rendered, fingerprint: &str) -> BTreeMap<String, String> {
+        let image = &self.analysis.tree[index];
         let mut labels = BTreeMap::from([
             ("org.opencontainers.image.version".to_owned(), image.tag.clone()),
             ("org.opencontainers.image.created".to_owned(), timestamp::rfc3339(SystemTime::now())),
@@ -371,21 +393,29 @@ impl Run {
         labels
     }
 
-    fn finish(&self, order: &[usize], outcomes: &BTreeMap<usize, Outcome<State>>, interrupted: bool) -> RunOutcome {
+    fn finish(
+        &self,
+        order: &[ImageId],
+        outcomes: &BTreeMap<ImageId, Outcome<State, ImageId>>,
+        interrupted: bool,
+    ) -> RunOutcome {
+        let tree = &self.analysis.tree;
         let mut summary = Summary { images: order.len(), ..Summary::default() };
-        let results = crate::lock(&self.results);
+        let records = crate::lock(&self.records);
         let rows = order
             .iter()
             .map(|&i| {
-                let image = &self.tree.images[i];
-                let (duration, log, reason) = results.get(&i).cloned().unwrap_or_default();
-                let (state, reason) = match outcomes.get(&i) {
-                    Some(Outcome::Done(state)) => (*state, reason),
-                    Some(Outcome::Failed(why)) => (State::Error, why.clone()),
-                    Some(Outcome::Skipped { because }) => {
-                        (State::Skipped, format!("not attempted: {} failed", self.tree.images[*because].name))
+                let image = &tree[i];
+                let Record { duration, log, reason } = records.get(&i).cloned().unwrap_or_default();
+                let skipped_by_plan = self.plan.get(&i).filter(|p| p.state == State::Skipped);
+                let (state, reason) = match (skipped_by_plan, outcomes.get(&i)) {
+                    (Some(planned), _) => (State::Skipped, planned.reason.clone()),
+                    (None, Some(Outcome::Done(state))) => (*state, reason.clone()),
+                    (None, Some(Outcome::Failed(why))) => (State::Error, why.clone()),
+                    (None, Some(Outcome::Skipped { because })) => {
+                        (State::Skipped, format!("not attempted: {} failed", tree[*because].name))
                     }
-                    Some(Outcome::Cancelled) | None => (State::Cancelled, "not finished".into()),
+                    (None, Some(Outcome::Cancelled) | None) => (State::Cancelled, "not finished".into()),
                 };
                 match state {
                     s if s.is_success() => summary.succeeded += 1,
@@ -449,11 +479,7 @@ impl LogSink<'_> {
 
 /// docker-pkg's proxy build args: the four proxy variables when `http_proxy` is set.
 fn proxy_build_args(proxy: Option<&str>) -> BTreeMap<String, String> {
-    proxy
-        .map(|proxy| {
-            ["http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"].map(|k| (k.to_owned(), proxy.to_owned())).into()
-        })
-        .unwrap_or_default()
+    proxy.map(|proxy| PROXY_VARIABLES.map(|k| (k.to_owned(), proxy.to_owned())).into()).unwrap_or_default()
 }
 
 /// A push error, with the fix when the registry refused the credentials.

@@ -1,10 +1,11 @@
 //! The DAG scheduler: runs one unit of work per image, up to `jobs` at once, each as soon as all its parents
 //! succeeded. A failure skips the failed image's descendants and lets independent branches go on;
-//! `--fail-fast` and cancellation stop launching new work.
+//! `--fail-fast` and cancellation stop launching new work. A unit of work that panics fails its image only.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::future::Future;
+use std::hash::Hash;
 use std::pin::Pin;
 
 use tokio::task::JoinSet;
@@ -12,12 +13,12 @@ use tokio_util::sync::CancellationToken;
 
 /// How one image's work ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome<T> {
+pub enum Outcome<T, N> {
     Done(T),
     Failed(String),
     /// Not attempted: `because` (an ancestor) failed.
     Skipped {
-        because: usize,
+        because: N,
     },
     /// Not finished: cancelled while running, or never started after a cancellation or `--fail-fast`.
     Cancelled,
@@ -28,19 +29,19 @@ pub type Work<T> = Pin<Box<dyn Future<Output = Result<T, String>> + Send>>;
 
 /// Runs `work` for every node of `order` (a topological order of the nodes to run), where `parents(n)` lists
 /// the nodes `n` waits for (parents outside `order` are taken as satisfied).
-pub async fn run<T: Send + 'static>(
-    order: &[usize],
-    parents: impl Fn(usize) -> Vec<usize>,
+pub async fn run<T: Send + 'static, N: Copy + Ord + Hash + Send + 'static>(
+    order: &[N],
+    parents: impl Fn(N) -> Vec<N>,
     jobs: usize,
     fail_fast: bool,
     cancel: &CancellationToken,
-    work: impl Fn(usize) -> Work<T>,
-) -> BTreeMap<usize, Outcome<T>> {
-    let position: HashMap<usize, usize> = order.iter().enumerate().map(|(p, &n)| (n, p)).collect();
-    let mut children: HashMap<usize, Vec<usize>> = HashMap::new();
-    let mut waiting: HashMap<usize, usize> = HashMap::new();
+    work: impl Fn(N) -> Work<T>,
+) -> BTreeMap<N, Outcome<T, N>> {
+    let position: HashMap<N, usize> = order.iter().enumerate().map(|(p, &n)| (n, p)).collect();
+    let mut children: HashMap<N, Vec<N>> = HashMap::new();
+    let mut waiting: HashMap<N, usize> = HashMap::new();
     for &node in order {
-        let inside: Vec<usize> = parents(node).into_iter().filter(|p| position.contains_key(p)).collect();
+        let inside: Vec<N> = parents(node).into_iter().filter(|p| position.contains_key(p)).collect();
         waiting.insert(node, inside.len());
         for parent in inside {
             children.entry(parent).or_default().push(node);
@@ -49,26 +50,38 @@ pub async fn run<T: Send + 'static>(
     // Ready nodes start in build order, so runs are reproducible.
     let mut ready: BinaryHeap<Reverse<usize>> =
         order.iter().enumerate().filter(|(_, n)| waiting[n] == 0).map(|(p, _)| Reverse(p)).collect();
-    let mut outcomes: BTreeMap<usize, Outcome<T>> = BTreeMap::new();
-    let mut running: JoinSet<(usize, Option<Result<T, String>>)> = JoinSet::new();
+    let mut outcomes: BTreeMap<N, Outcome<T, N>> = BTreeMap::new();
+    let mut running = JoinSet::new();
+    // Which node each task runs, so that a task that panicked can still be told apart.
+    let mut tasks: HashMap<tokio::task::Id, N> = HashMap::new();
     let mut stopped = false;
     loop {
         while !stopped && !cancel.is_cancelled() && running.len() < jobs.max(1) {
             let Some(Reverse(p)) = ready.pop() else { break };
             let node = order[p];
             let (future, token) = (work(node), cancel.clone());
-            running.spawn(async move { (node, token.run_until_cancelled(future).await) });
+            let handle = running.spawn(async move { token.run_until_cancelled(future).await });
+            tasks.insert(handle.id(), node);
         }
         let joined = tokio::select! {
-            joined = running.join_next() => joined,
+            joined = running.join_next_with_id() => joined,
             () = cancel.cancelled(), if !stopped => { stopped = true; continue; }
         };
         let Some(joined) = joined else { break };
         let (node, result) = match joined {
-            Ok(value) => value,
-            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            Err(_) => continue,
+            Ok((task, result)) => (tasks.remove(&task), result),
+            Err(e) => {
+                let node = tasks.remove(&e.id());
+                let why = if e.is_panic() {
+                    let panic = crate::tree::panic_message(&*e.into_panic());
+                    format!("internal error ({panic}); please report it")
+                } else {
+                    "the task was stopped".to_owned()
+                };
+                (node, Some(Err(why)))
+            }
         };
+        let Some(node) = node else { continue };
         match result {
             Some(Ok(value)) => {
                 outcomes.insert(node, Outcome::Done(value));
@@ -96,12 +109,12 @@ pub async fn run<T: Send + 'static>(
     outcomes
 }
 
-fn skip_descendants<T>(
-    failed: usize,
-    children: &HashMap<usize, Vec<usize>>,
-    outcomes: &mut BTreeMap<usize, Outcome<T>>,
+fn skip_descendants<T, N: Copy + Ord + Hash>(
+    failed: N,
+    children: &HashMap<N, Vec<N>>,
+    outcomes: &mut BTreeMap<N, Outcome<T, N>>,
 ) {
-    let mut stack: Vec<usize> = children.get(&failed).cloned().unwrap_or_default();
+    let mut stack: Vec<N> = children.get(&failed).cloned().unwrap_or_default();
     while let Some(node) = stack.pop() {
         if let std::collections::btree_map::Entry::Vacant(entry) = outcomes.entry(node) {
             entry.insert(Outcome::Skipped { because: failed });
@@ -180,6 +193,17 @@ mod tests {
         assert_eq!(outcomes[&0], Outcome::Failed("boom".into()));
         assert_eq!(outcomes[&4], Outcome::Cancelled, "independent work is not started after --fail-fast");
         assert_eq!(outcomes[&3], Outcome::Skipped { because: 0 });
+    }
+
+    #[tokio::test]
+    async fn a_panic_fails_its_image_only() {
+        let outcomes = run(&ORDER, parents, 2, false, &CancellationToken::new(), |n| {
+            Box::pin(async move { if n == 2 { panic!("bug") } else { Ok(()) } })
+        })
+        .await;
+        assert_eq!(outcomes[&2], Outcome::Failed("internal error (bug); please report it".into()));
+        assert_eq!(outcomes[&3], Outcome::Skipped { because: 2 });
+        assert_eq!(outcomes[&4], Outcome::Done(()));
     }
 
     #[tokio::test]

@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
-use crate::settings::Config;
+use crate::config::{Config, PROXY_VARIABLES};
 
 /// Environment passed through to verification scripts. docker-pkg passes only `PATH` (and proxies); the
 /// Docker variables are added so a script's `docker run` reaches the daemon imgraph built on.
@@ -27,21 +27,92 @@ pub enum Verification {
     Failed(String),
 }
 
+/// The shells whose `-c` script gets its `{path}` and `{image}` quoted.
+const SHELLS: [&str; 7] = ["sh", "bash", "dash", "zsh", "ksh", "mksh", "ash"];
+
 /// The command line that verifies `image` (a full reference) built from `dir`, or the file whose absence
 /// skips verification.
+///
+/// `{path}` and `{image}` are substituted in each argument. In the script of a shell's `-c` (the default
+/// `bash -c '{path}/test.sh {image}'`), they are shell-quoted for where they stand (bare, in single or in
+/// double quotes), so a directory called `a b` or `$(x)` is one word and runs nothing.
 pub fn command_line(config: &Config, dir: &Path, image: &str) -> Result<Vec<String>, PathBuf> {
     let dir = dir.to_string_lossy();
+    let raw = |text: &str| text.replace("{path}", &dir).replace("{image}", image);
     for arg in &config.verify_args {
-        // Substitution is per word of each argument: `{path}/test.sh {image}` names the file `{path}/test.sh`.
+        // The file is the word of each argument that holds `{path}`: `{path}/test.sh {image}` names
+        // `{path}/test.sh`. Quotes around it are the shell's, not the file's.
         for word in arg.split_whitespace().filter(|w| w.contains("{path}")) {
-            let path = PathBuf::from(word.replace("{path}", &dir).replace("{image}", image));
+            let path = PathBuf::from(raw(&word.replace(['\'', '"'], "")));
             if !path.exists() {
                 return Err(path);
             }
         }
     }
-    let args = config.verify_args.iter().map(|a| a.replace("{path}", &dir).replace("{image}", image));
+    let script = script_position(config);
+    let args = config.verify_args.iter().enumerate().map(|(i, arg)| {
+        if Some(i) == script { substitute_quoted(arg, &[("{path}", &dir), ("{image}", image)]) } else { raw(arg) }
+    });
     Ok(std::iter::once(config.verify_command.clone()).chain(args).collect())
+}
+
+/// Which argument is a shell script: the one after `-c` (or `-ec`, `-xc`…) when the command is a shell.
+fn script_position(config: &Config) -> Option<usize> {
+    let command = Path::new(&config.verify_command).file_name()?.to_str()?;
+    if !SHELLS.contains(&command) {
+        return None;
+    }
+    let is_c = |arg: &str| {
+        arg.strip_prefix('-').is_some_and(|flags| flags.contains('c') && flags.chars().all(|c| c.is_ascii_alphabetic()))
+    };
+    config.verify_args.iter().position(|arg| is_c(arg)).map(|c| c + 1).filter(|&i| i < config.verify_args.len())
+}
+
+/// `script` with each placeholder replaced by its value, quoted for the shell where it stands.
+fn substitute_quoted(script: &str, values: &[(&str, &str)]) -> String {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Quote {
+        None,
+        Single,
+        Double,
+    }
+    let mut out = String::with_capacity(script.len());
+    let mut quote = Quote::None;
+    let mut rest = script;
+    while let Some(c) = rest.chars().next() {
+        if let Some((placeholder, value)) = values.iter().find(|(p, _)| rest.starts_with(p)) {
+            match quote {
+                Quote::None => out.push_str(&format!("'{}'", value.replace('\'', r"'\''"))),
+                Quote::Single => out.push_str(&value.replace('\'', r"'\''")),
+                Quote::Double => {
+                    for v in value.chars() {
+                        if matches!(v, '\\' | '"' | '$' | '`') {
+                            out.push('\\');
+                        }
+                        out.push(v);
+                    }
+                }
+            }
+            rest = &rest[placeholder.len()..];
+            continue;
+        }
+        rest = &rest[c.len_utf8()..];
+        out.push(c);
+        match (quote, c) {
+            (Quote::None, '\'') => quote = Quote::Single,
+            (Quote::None, '"') => quote = Quote::Double,
+            (Quote::Single, '\'') | (Quote::Double, '"') => quote = Quote::None,
+            // A backslash keeps the next character as it is (but inside single quotes).
+            (Quote::None | Quote::Double, '\\') => {
+                if let Some(next) = rest.chars().next() {
+                    out.push(next);
+                    rest = &rest[next.len_utf8()..];
+                }
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 /// Runs the verification, sending each output line to `log`.
@@ -66,7 +137,7 @@ pub async fn verify(
         }
     }
     if let Some(proxy) = &config.http_proxy {
-        for name in ["http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"] {
+        for name in PROXY_VARIABLES {
             command.env(name, proxy);
         }
     }
@@ -148,8 +219,38 @@ mod tests {
         assert_eq!(missing, dir.path().join("test.sh"));
         std::fs::write(dir.path().join("test.sh"), "exit 0").unwrap();
         let argv = command_line(&config, dir.path(), "reg/a:1; rm -rf /").unwrap();
-        let script = format!("{}/test.sh reg/a:1; rm -rf /", dir.path().display());
+        let script = format!("'{}'/test.sh 'reg/a:1; rm -rf /'", dir.path().display());
         assert_eq!(argv, vec!["/bin/bash".to_owned(), "-c".to_owned(), script]);
+    }
+
+    #[test]
+    fn placeholders_are_quoted_where_they_stand() {
+        let values = [("{path}", "/t/it's $(x)"), ("{image}", "r/a:1")];
+        assert_eq!(substitute_quoted("{path}/test.sh {image}", &values), r"'/t/it'\''s $(x)'/test.sh 'r/a:1'");
+        assert_eq!(substitute_quoted("'{path}/test.sh' {image}", &values), r"'/t/it'\''s $(x)/test.sh' 'r/a:1'");
+        assert_eq!(substitute_quoted("\"{path}\" \\{image}", &values), r#""/t/it's \$(x)" \{image}"#);
+        let mut config = Config::defaults();
+        config.verify_command = "/usr/bin/python3".into();
+        assert_eq!(script_position(&config), None);
+        config.verify_command = "sh".into();
+        config.verify_args = vec!["-ec".into(), "x".into()];
+        assert_eq!(script_position(&config), Some(1));
+    }
+
+    #[tokio::test]
+    async fn paths_with_spaces_and_shell_syntax_verify() {
+        let base = tempfile::tempdir().unwrap();
+        let dir = base.path().join("my images/$(touch pwned)");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("test.sh"), "#!/bin/sh\necho \"verifying $1\"\n").unwrap();
+        std::fs::set_permissions(dir.join("test.sh"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        let mut lines = Vec::new();
+        let result =
+            verify(&Config::defaults(), &dir, "img:1", Duration::from_secs(10), &mut |l| lines.push(l.to_owned()))
+                .await;
+        assert_eq!(result, Verification::Passed, "{lines:?}");
+        assert_eq!(lines, ["verifying img:1"]);
+        assert!(!base.path().join("my images/pwned").exists() && !Path::new("pwned").exists());
     }
 
     #[tokio::test]

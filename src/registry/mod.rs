@@ -22,8 +22,8 @@ use reqwest::header::{ACCEPT, WWW_AUTHENTICATE};
 use reqwest::{RequestBuilder, Response, StatusCode, Url};
 use tokio::sync::{OnceCell, Semaphore};
 
+use crate::config::Config;
 use crate::lock;
-use crate::settings::Config;
 use auth::{Challenge, TokenAnswer};
 use credentials::normalize_host;
 pub use transport::RetryPolicy;

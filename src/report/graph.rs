@@ -5,16 +5,29 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use crate::cli::GraphFormat;
 use crate::graph::{Dependencies, Graph};
-use crate::tree::Tree;
+use crate::tree::{ImageId, Tree};
 
-/// The selected part of a tree's graph, ready to print.
+/// How the graph is printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// One line per image, in build order.
+    Text,
+    /// `{"images": [...], "order": [...]}`.
+    Json,
+    /// Graphviz.
+    Dot,
+    /// A Mermaid flowchart.
+    Mermaid,
+}
+
+/// The selected part of a tree's graph, ready to print: only the images in `selected` and the edges between
+/// them.
 pub struct GraphView<'a> {
     pub tree: &'a Tree,
     pub deps: &'a Dependencies,
     pub graph: &'a Graph,
-    pub selected: &'a BTreeSet<usize>,
+    pub selected: &'a BTreeSet<ImageId>,
 }
 
 #[derive(Serialize)]
@@ -34,28 +47,33 @@ struct JsonImage<'a> {
 }
 
 impl GraphView<'_> {
-    pub fn write(&self, format: GraphFormat, out: &mut impl Write) -> io::Result<()> {
+    pub fn write(&self, format: Format, out: &mut dyn Write) -> io::Result<()> {
         match format {
-            GraphFormat::Text => self.text(out),
-            GraphFormat::Json => self.json(out),
-            GraphFormat::Dot => self.dot(out),
-            GraphFormat::Mermaid => self.mermaid(out),
+            Format::Text => self.text(out),
+            Format::Json => self.json(out),
+            Format::Dot => self.dot(out),
+            Format::Mermaid => self.mermaid(out),
         }
     }
 
     /// Selected images in build order.
-    fn order(&self) -> impl Iterator<Item = usize> + '_ {
+    fn order(&self) -> impl Iterator<Item = ImageId> + '_ {
         self.graph.order.iter().copied().filter(|i| self.selected.contains(i))
     }
 
-    fn parent_names(&self, image: usize) -> Vec<&str> {
-        self.graph.parents(image).into_iter().map(|p| self.tree.images[p].name.as_str()).collect()
+    /// The shown parents of `image`.
+    fn parents(&self, image: ImageId) -> Vec<ImageId> {
+        self.graph.parents(image).into_iter().filter(|p| self.selected.contains(p)).collect()
+    }
+
+    fn parent_names(&self, image: ImageId) -> Vec<&str> {
+        self.parents(image).into_iter().map(|p| self.tree[p].name.as_str()).collect()
     }
 
     /// `name:tag <- parents`, one line per image in build order, externals after `from`.
-    fn text(&self, out: &mut impl Write) -> io::Result<()> {
+    fn text(&self, out: &mut dyn Write) -> io::Result<()> {
         for i in self.order() {
-            let image = &self.tree.images[i];
+            let image = &self.tree[i];
             write!(out, "{}:{}", image.name, image.tag)?;
             let parents = self.parent_names(i);
             if !parents.is_empty() {
@@ -70,12 +88,12 @@ impl GraphView<'_> {
         Ok(())
     }
 
-    fn json(&self, out: &mut impl Write) -> io::Result<()> {
+    fn json(&self, out: &mut dyn Write) -> io::Result<()> {
         let images = self
             .selected
             .iter()
             .map(|&i| {
-                let image = &self.tree.images[i];
+                let image = &self.tree[i];
                 JsonImage {
                     name: &image.name,
                     tag: &image.tag,
@@ -86,42 +104,38 @@ impl GraphView<'_> {
                 }
             })
             .collect();
-        let order = self.order().map(|i| self.tree.images[i].name.as_str()).collect();
+        let order = self.order().map(|i| self.tree[i].name.as_str()).collect();
         serde_json::to_writer_pretty(&mut *out, &JsonGraph { images, order }).map_err(io::Error::from)?;
         writeln!(out)
     }
 
     /// Graphviz, edges from parent to child (build order).
-    fn dot(&self, out: &mut impl Write) -> io::Result<()> {
+    fn dot(&self, out: &mut dyn Write) -> io::Result<()> {
         writeln!(out, "digraph imgraph {{")?;
         writeln!(out, "  node [shape=box];")?;
         for i in self.order() {
-            let image = &self.tree.images[i];
+            let image = &self.tree[i];
             writeln!(out, "  {} [label={}];", quoted(&image.name), quoted(&format!("{}:{}", image.name, image.tag)))?;
         }
         for i in self.order() {
-            for parent in self.graph.parents(i) {
-                writeln!(
-                    out,
-                    "  {} -> {};",
-                    quoted(&self.tree.images[parent].name),
-                    quoted(&self.tree.images[i].name)
-                )?;
+            for parent in self.parents(i) {
+                writeln!(out, "  {} -> {};", quoted(&self.tree[parent].name), quoted(&self.tree[i].name))?;
             }
         }
         writeln!(out, "}}")
     }
 
     /// A Mermaid flowchart; node ids are positions because image names may hold characters Mermaid reserves.
-    fn mermaid(&self, out: &mut impl Write) -> io::Result<()> {
+    fn mermaid(&self, out: &mut dyn Write) -> io::Result<()> {
         writeln!(out, "flowchart TD")?;
         for i in self.order() {
-            let image = &self.tree.images[i];
-            writeln!(out, "  i{i}[\"{}:{}\"]", image.name.replace('"', "#quot;"), image.tag.replace('"', "#quot;"))?;
+            let image = &self.tree[i];
+            let (name, tag) = (image.name.replace('"', "#quot;"), image.tag.replace('"', "#quot;"));
+            writeln!(out, "  i{}[\"{name}:{tag}\"]", i.index())?;
         }
         for i in self.order() {
-            for parent in self.graph.parents(i) {
-                writeln!(out, "  i{parent} --> i{i}")?;
+            for parent in self.parents(i) {
+                writeln!(out, "  i{} --> i{}", parent.index(), i.index())?;
             }
         }
         Ok(())

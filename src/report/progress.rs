@@ -2,7 +2,7 @@
 //! or newline-delimited JSON events on stdout with `--json`; then a summary table.
 
 use std::collections::HashMap;
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
@@ -13,6 +13,8 @@ use serde::Serialize;
 use crate::plan::State;
 use crate::timestamp;
 
+use super::ImageLine;
+
 /// How the run is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Style {
@@ -22,19 +24,6 @@ pub enum Style {
     Plain,
     /// JSON events on stdout, one per line, and nothing else there.
     Json,
-}
-
-impl Style {
-    /// `--json` wins; otherwise a terminal gets the live display.
-    pub fn detect(json: bool) -> Self {
-        if json {
-            Style::Json
-        } else if std::io::stderr().is_terminal() {
-            Style::Terminal
-        } else {
-            Style::Plain
-        }
-    }
 }
 
 /// A step of an image's work.
@@ -71,16 +60,6 @@ pub enum Event<'a> {
     },
     Finished(&'a Finished<'a>),
     Summary(&'a Summary),
-}
-
-/// One image with a state and a reason.
-#[derive(Debug, Serialize)]
-pub struct ImageLine<'a> {
-    pub name: &'a str,
-    pub tag: &'a str,
-    pub label: &'a str,
-    pub state: State,
-    pub reason: &'a str,
 }
 
 /// How an image ended.

@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
+use imgraph::config::Config;
 use imgraph::definition::template::TemplateEngine;
-use imgraph::settings::Config;
 use serde_json::Value;
 
 use crate::harness::shared_dir;
@@ -42,7 +42,8 @@ fn check_root(shared: &Path, corpus: &str, root: &str) -> (usize, Vec<Mismatch>)
     // As docker-pkg: the tree's labels, then base_images.
     let known_images =
         records.iter().map(|r| string_field(r, "label").to_owned()).chain(config.base_images.iter().cloned()).collect();
-    let engine = TemplateEngine::new(&config, known_images);
+    let tree_root = corpus_dir.join(root).canonicalize().unwrap_or_else(|e| panic!("{root}: {e}"));
+    let engine = TemplateEngine::new(&config, known_images, &tree_root);
 
     let mut mismatches = Vec::new();
     for record in records {

@@ -5,7 +5,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use imgraph::engine::{self, BuildError, BuildRequest, Engine, EngineError};
+use imgraph::engine::{self, BuildError, BuildRequest, ContainerLimits, Engine, EngineError};
+use imgraph::reference::Reference;
 
 use crate::harness::{TestEnv, TestTree, test_env};
 
@@ -28,9 +29,11 @@ async fn build(
     tag: &str,
     labels: &BTreeMap<String, String>,
 ) -> (Result<String, BuildError>, Vec<String>) {
-    let empty = BTreeMap::new();
+    let empty = ContainerLimits::default();
     let build_args = BTreeMap::from([("GREETING".to_owned(), "hello".to_owned())]);
+    let root = dir.canonicalize().expect("the context exists");
     let request = BuildRequest {
+        tree_root: &root,
         context_dir: dir,
         dockerfile,
         tag,
@@ -105,7 +108,7 @@ async fn failed_run_leaves_no_container() {
 }
 
 #[tokio::test]
-async fn context_follows_dockerignore_and_keeps_modes_and_symlinks() {
+async fn context_follows_dockerignore_keeps_modes_and_follows_symlinks() {
     let Some(env) = test_env() else { return };
     let engine = connect(&env).await;
     let tree = TestTree::new()
@@ -135,8 +138,8 @@ async fn context_follows_dockerignore_and_keeps_modes_and_symlinks() {
         "test ! -e /ctx/dir/other",
         "test -f /ctx/.dockerignore",
         "grep -q rendered /ctx/Dockerfile",
-        "test -L /ctx/link",
-        "test \"$(readlink /ctx/link)\" = keep.txt",
+        "test -f /ctx/link && test ! -L /ctx/link",
+        "test \"$(cat /ctx/link)\" = kept",
         "/ctx/run.sh",
         "test -f /ran",
     ];
@@ -168,12 +171,13 @@ async fn pulls_from_a_registry() {
     docker(&["push", &pushed]);
     docker(&["rmi", &pushed]);
     let mut lines = Vec::new();
-    engine.pull(&pushed, None, &mut |l| lines.push(l.to_owned())).await.expect("pull");
+    let reference = Reference::parse(&pushed).expect("a reference");
+    engine.pull(&reference, None, &mut |l| lines.push(l.to_owned())).await.expect("pull");
     assert!(!lines.is_empty());
     assert!(engine.inspect(&pushed).await.expect("inspect").is_some());
 
     let missing = format!("{}/engine/missing:1", env.registry);
-    match engine.pull(&missing, None, &mut |_| {}).await {
+    match engine.pull(&Reference::parse(&missing).expect("a reference"), None, &mut |_| {}).await {
         Err(EngineError::Api(message)) => assert!(message.contains(&missing), "{message}"),
         other => panic!("expected EngineError::Api, got {other:?}"),
     }
@@ -186,7 +190,8 @@ fn context_digest_follows_what_is_sent() {
         .file("app/main.sh", "echo 1\n")
         .file("debug.log", "noise")
         .symlink("app/main.sh", "link");
-    let digest = |dockerfile: &str| engine::context_digest(tree.path(), dockerfile).expect("digest");
+    let root = tree.path().canonicalize().expect("root");
+    let digest = |dockerfile: &str| engine::context_digest(&root, tree.path(), dockerfile).expect("digest");
     let first = digest("FROM base\n");
     assert_eq!(first.len(), 64);
     assert_eq!(digest("FROM base\n"), first);
@@ -204,8 +209,11 @@ fn context_digest_follows_what_is_sent() {
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     assert_ne!(digest("FROM base\n"), edited, "a mode changed");
 
+    std::fs::write(tree.path().join("app/main.sh"), "echo 3\n").expect("write");
+    assert_ne!(digest("FROM base\n"), edited, "a file sent through a link changed");
+
     let missing = tree.path().join("nope");
-    match engine::context_digest(&missing, "FROM base\n") {
+    match engine::context_digest(&root, &missing, "FROM base\n") {
         Err(BuildError::Context(message)) => assert!(message.contains("nope"), "{message}"),
         other => panic!("expected a context error, got {other:?}"),
     }
@@ -343,4 +351,72 @@ fn an_unreachable_tls_daemon_is_unreachable() {
     assert_eq!(code, Some(4), "{stderr}");
     assert!(stderr.contains(&format!("cannot connect to the Docker daemon at {host}")), "{stderr}");
     assert!(stderr.contains("Docker is not running. Please start Docker and try again."), "{stderr}");
+}
+
+/// A context whose links are checked: `(tree root, image dir)`.
+fn linked_tree() -> (TestTree, PathBuf) {
+    let tree = TestTree::new()
+        .file("common/fpm/monitoring/status.sh", "echo status\n")
+        .file("common/run.sh", "echo run\n")
+        .file("php/fpm/app.conf", "conf\n")
+        .symlink("../../common/fpm/monitoring", "php/fpm/monitoring")
+        .symlink("../../common/run.sh", "php/fpm/run.sh");
+    let dir = tree.path().join("php/fpm");
+    (tree, dir)
+}
+
+#[tokio::test]
+async fn linked_files_and_directories_inside_the_tree_are_sent_as_what_they_point_to() {
+    let Some(env) = test_env() else { return };
+    let engine = connect(&env).await;
+    let (tree, dir) = linked_tree();
+    let root = tree.path().canonicalize().expect("root");
+    let dockerfile = format!(
+        "FROM {}\nCOPY monitoring /srv/monitoring\nCOPY run.sh /run.sh\nRUN test -f /srv/monitoring/status.sh && \
+         test ! -L /srv/monitoring && grep -q run /run.sh\n",
+        env.base_image
+    );
+    let request = BuildRequest {
+        tree_root: &root,
+        context_dir: &dir,
+        dockerfile: &dockerfile,
+        tag: "imgraph-test/engine-links:1",
+        build_args: &BTreeMap::new(),
+        labels: &BTreeMap::new(),
+        no_cache: true,
+        limits: &ContainerLimits::default(),
+    };
+    let mut lines = Vec::new();
+    let result = engine.build(&request, &mut |line| lines.push(line.to_owned())).await;
+    assert!(result.is_ok(), "{result:?}\n{lines:#?}");
+}
+
+#[test]
+fn links_that_leave_the_tree_dangle_or_loop_are_errors_naming_them() {
+    let (tree, dir) = linked_tree();
+    let root = tree.path().canonicalize().expect("root");
+    let digest = || engine::context_digest(&root, &dir, "FROM base\n");
+    let followed = digest().expect("links inside the tree are followed");
+    std::fs::write(tree.path().join("common/fpm/monitoring/status.sh"), "echo changed\n").expect("write");
+    assert_ne!(digest().expect("digest"), followed, "the digest covers what a link points to");
+
+    let error = |link: &str, target: &str| {
+        let path = dir.join(link);
+        std::os::unix::fs::symlink(target, &path).expect("symlink");
+        let message = match digest() {
+            Err(BuildError::Context(message)) => message,
+            other => panic!("{link} -> {target}: expected a context error, got {other:?}"),
+        };
+        std::fs::remove_file(&path).expect("remove");
+        assert!(message.contains(&path.display().to_string()), "{message}");
+        message
+    };
+    assert!(error("passwd", "/etc/passwd").contains("outside the tree"));
+    assert!(error("up", "../../..").contains("outside the tree"));
+    assert!(error("dangling", "nowhere").contains("points to nothing"));
+    assert!(error("loop", ".").contains("loops"));
+    // Left out by .dockerignore: never followed, so never an error.
+    std::os::unix::fs::symlink("/etc/passwd", dir.join("passwd")).expect("symlink");
+    std::fs::write(dir.join(".dockerignore"), "passwd\n").expect("write");
+    digest().expect("an ignored link is not followed");
 }

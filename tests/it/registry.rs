@@ -5,8 +5,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use base64::Engine as _;
+use imgraph::config::Config;
 use imgraph::registry::{ClientOptions, Credentials, RegistryClient, RetryPolicy, TagState};
-use imgraph::settings::Config;
 use sha2::{Digest as _, Sha256};
 use wiremock::matchers::{basic_auth, bearer_token, headers, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
