@@ -47,9 +47,10 @@ async fn build(
     (result, lines)
 }
 
+#[ignore = "needs the real Docker environment: run scripts/test.sh"]
 #[tokio::test]
 async fn connects_and_inspects() {
-    let Some(env) = test_env() else { return };
+    let env = test_env();
     let engine = Engine::connect().await.expect("connect through DOCKER_HOST");
     assert_eq!(engine.inspect("imgraph-test/engine-missing:1").await.expect("inspect"), None);
     let base = connect(&env).await.inspect(&env.base_image).await.expect("inspect").expect("the base image");
@@ -69,9 +70,10 @@ async fn unreachable_daemon() {
     assert!(matches!(refused, Err(EngineError::Unreachable { .. })), "{refused:?}");
 }
 
+#[ignore = "needs the real Docker environment: run scripts/test.sh"]
 #[tokio::test]
 async fn builds_with_labels_tag_and_build_args() {
-    let Some(env) = test_env() else { return };
+    let env = test_env();
     let engine = connect(&env).await;
     let tree = TestTree::new().file("hello", "hi\n");
     let dockerfile = format!(
@@ -89,9 +91,10 @@ async fn builds_with_labels_tag_and_build_args() {
     assert_eq!(image.labels.get("dev.imgraph.test").map(String::as_str), Some("engine"));
 }
 
+#[ignore = "needs the real Docker environment: run scripts/test.sh"]
 #[tokio::test]
 async fn failed_run_leaves_no_container() {
-    let Some(env) = test_env() else { return };
+    let env = test_env();
     let engine = connect(&env).await;
     let tree = TestTree::new();
     let marker = "imgraph-engine-failing-step";
@@ -107,9 +110,10 @@ async fn failed_run_leaves_no_container() {
     assert!(!containers.contains(marker), "a container of the failed step is left:\n{containers}");
 }
 
+#[ignore = "needs the real Docker environment: run scripts/test.sh"]
 #[tokio::test]
 async fn context_follows_dockerignore_keeps_modes_and_follows_symlinks() {
-    let Some(env) = test_env() else { return };
+    let env = test_env();
     let engine = connect(&env).await;
     let tree = TestTree::new()
         .file(".dockerignore", "*.txt\n!keep.txt\nsecret/\n**/*.tmp\ndir\n!dir/keep\n")
@@ -149,9 +153,10 @@ async fn context_follows_dockerignore_keeps_modes_and_follows_symlinks() {
     assert!(result.is_ok(), "{result:?}\n{lines:#?}");
 }
 
+#[ignore = "needs the real Docker environment: run scripts/test.sh"]
 #[tokio::test]
 async fn builds_a_large_context() {
-    let Some(env) = test_env() else { return };
+    let env = test_env();
     let engine = connect(&env).await;
     let tree = TestTree::new();
     let size = 50 * 1024 * 1024;
@@ -162,9 +167,10 @@ async fn builds_a_large_context() {
     assert!(result.is_ok(), "{result:?}\n{lines:#?}");
 }
 
+#[ignore = "needs the real Docker environment: run scripts/test.sh"]
 #[tokio::test]
 async fn pulls_from_a_registry() {
-    let Some(env) = test_env() else { return };
+    let env = test_env();
     let engine = connect(&env).await;
     let pushed = format!("{}/engine/pulled:1", env.registry);
     docker(&["tag", &env.base_image, &pushed]);
@@ -219,9 +225,10 @@ fn context_digest_follows_what_is_sent() {
     }
 }
 
+#[ignore = "needs the real Docker environment: run scripts/test.sh"]
 #[tokio::test]
 async fn context_errors_abort_the_build() {
-    let Some(env) = test_env() else { return };
+    let env = test_env();
     let engine = connect(&env).await;
     let tree = TestTree::new().file(".dockerignore", "a[\n").file("a", "");
     let dockerfile = format!("FROM {}\nCOPY a /a\n", env.base_image);
@@ -266,9 +273,10 @@ fn status_over_tcp(tree: &TestTree, host: &str, cert_path: Option<&Path>) -> (Op
     (output.status.code(), text(&output.stdout), text(&output.stderr))
 }
 
+#[ignore = "needs the real Docker environment: run scripts/test.sh"]
 #[test]
 fn connects_to_a_tls_daemon_with_client_certificates() {
-    let Some(env) = test_env() else { return };
+    let env = test_env();
     let (host, certs) = tls_env();
     let tree = tls_tree(&env);
     let (code, stdout, stderr) = status_over_tcp(&tree, &host, Some(&certs));
@@ -276,9 +284,10 @@ fn connects_to_a_tls_daemon_with_client_certificates() {
     assert!(stdout.starts_with("app "), "{stdout}");
 }
 
+#[ignore = "needs the real Docker environment: run scripts/test.sh"]
 #[test]
 fn missing_tls_files_are_named() {
-    let Some(env) = test_env() else { return };
+    let env = test_env();
     let (host, certs) = tls_env();
     let tree = tls_tree(&env);
     let empty = tempfile::tempdir().expect("temp dir");
@@ -298,9 +307,10 @@ fn missing_tls_files_are_named() {
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
+#[ignore = "needs the real Docker environment: run scripts/test.sh"]
 #[test]
 fn a_tls_daemon_without_tls_verify_fails_cleanly() {
-    let Some(env) = test_env() else { return };
+    let env = test_env();
     let (host, _) = tls_env();
     let (code, _, stderr) = status_over_tcp(&tls_tree(&env), &host, None);
     assert_eq!(code, Some(1), "{stderr}");
@@ -308,9 +318,10 @@ fn a_tls_daemon_without_tls_verify_fails_cleanly() {
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
+#[ignore = "needs the real Docker environment: run scripts/test.sh"]
 #[test]
 fn a_daemon_certificate_from_another_ca_is_refused() {
-    let Some(env) = test_env() else { return };
+    let env = test_env();
     let (host, certs) = tls_env();
     let other = tempfile::tempdir().expect("temp dir");
     for file in ["cert.pem", "key.pem"] {
@@ -323,9 +334,10 @@ fn a_daemon_certificate_from_another_ca_is_refused() {
     assert!(stderr.contains("TLS with the Docker daemon at") && stderr.contains("UnknownIssuer"), "{stderr}");
 }
 
+#[ignore = "needs the real Docker environment: run scripts/test.sh"]
 #[test]
 fn a_client_certificate_the_daemon_refuses_is_named() {
-    let Some(env) = test_env() else { return };
+    let env = test_env();
     let (host, certs) = tls_env();
     // The daemon's own certificate (serverAuth only) as the client's: the daemon refuses it after the handshake.
     let server = certs.parent().expect("the TLS dir").join("server");
@@ -340,9 +352,10 @@ fn a_client_certificate_the_daemon_refuses_is_named() {
     assert!(stderr.contains(&other.path().display().to_string()), "{stderr}");
 }
 
+#[ignore = "needs the real Docker environment: run scripts/test.sh"]
 #[test]
 fn an_unreachable_tls_daemon_is_unreachable() {
-    let Some(env) = test_env() else { return };
+    let env = test_env();
     let (_, certs) = tls_env();
     // A port nobody listens on.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
@@ -365,9 +378,10 @@ fn linked_tree() -> (TestTree, PathBuf) {
     (tree, dir)
 }
 
+#[ignore = "needs the real Docker environment: run scripts/test.sh"]
 #[tokio::test]
 async fn linked_files_and_directories_inside_the_tree_are_sent_as_what_they_point_to() {
-    let Some(env) = test_env() else { return };
+    let env = test_env();
     let engine = connect(&env).await;
     let (tree, dir) = linked_tree();
     let root = tree.path().canonicalize().expect("root");

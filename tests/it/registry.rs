@@ -78,9 +78,10 @@ async fn push(registry: &str, auth: Option<(&str, &str)>, name: &str, tag: &str)
     sha256(manifest.as_bytes())
 }
 
+#[ignore = "needs the real Docker environment: run scripts/test.sh"]
 #[tokio::test]
 async fn plain_registry_present_and_absent() {
-    let Some(env) = test_env() else { return };
+    let env = test_env();
     let digest = push(&env.registry, None, "it/present", "1.0-1").await;
     let client = client(&env.registry, None, None);
     assert_eq!(
@@ -91,9 +92,10 @@ async fn plain_registry_present_and_absent() {
     assert_eq!(client.tag_state(&env.registry, "it/never-pushed", "1.0").await.unwrap(), TagState::Absent);
 }
 
+#[ignore = "needs the real Docker environment: run scripts/test.sh"]
 #[tokio::test]
 async fn auth_registry_with_config_credentials() {
-    let Some(env) = test_env() else { return };
+    let env = test_env();
     let creds = (env.auth_user.as_str(), env.auth_password.as_str());
     let digest = push(&env.auth_registry, Some(creds), "it/config-creds", "1").await;
     let client = client(&env.auth_registry, Some(creds), None);
@@ -106,9 +108,10 @@ async fn auth_registry_with_config_credentials() {
     assert_eq!(client.tag_state(&env.auth_registry, "it/config-creds", "2").await.unwrap(), TagState::Absent);
 }
 
+#[ignore = "needs the real Docker environment: run scripts/test.sh"]
 #[tokio::test]
 async fn auth_registry_with_docker_config_auths() {
-    let Some(env) = test_env() else { return };
+    let env = test_env();
     let creds = (env.auth_user.as_str(), env.auth_password.as_str());
     push(&env.auth_registry, Some(creds), "it/docker-config", "1").await;
     let dir = tempfile::tempdir().unwrap();
@@ -127,9 +130,10 @@ async fn auth_registry_with_docker_config_auths() {
     );
 }
 
+#[ignore = "needs the real Docker environment: run scripts/test.sh"]
 #[tokio::test]
 async fn auth_registry_refusals_are_errors() {
-    let Some(env) = test_env() else { return };
+    let env = test_env();
     let wrong = client(&env.auth_registry, Some((&env.auth_user, "wrong password")), None);
     let err = wrong.tag_state(&env.auth_registry, "it/refused", "1").await.unwrap_err();
     assert!(err.message.starts_with("authentication failed (401 Unauthorized)"), "{err}");
@@ -142,9 +146,10 @@ async fn auth_registry_refusals_are_errors() {
     assert!(err.message.contains("no credentials"), "{err}");
 }
 
+#[ignore = "needs the real Docker environment: run scripts/test.sh"]
 #[tokio::test]
 async fn identity_tokens_are_not_used_for_the_check() {
-    let Some(env) = test_env() else { return };
+    let env = test_env();
     let dir = tempfile::tempdir().unwrap();
     let config = serde_json::json!({"auths": {env.auth_registry.clone(): {"identitytoken": "refresh-me"}}});
     std::fs::write(dir.path().join("config.json"), config.to_string()).unwrap();

@@ -300,12 +300,15 @@ fn every_production_version_bumps_to_a_higher_legal_tag() {
     }
 }
 
-/// Copies a directory tree (files and directories; the corpus has no links).
+/// Copies a tree as `cp -a` does: links stay links (production-images has some).
 fn copy_dir(from: &Path, to: &Path) {
     for entry in walkdir::WalkDir::new(from) {
         let entry = entry.expect("walk");
         let target = to.join(entry.path().strip_prefix(from).expect("under from"));
-        if entry.file_type().is_dir() {
+        if entry.file_type().is_symlink() {
+            let link = std::fs::read_link(entry.path()).expect("read link");
+            std::os::unix::fs::symlink(link, &target).expect("symlink");
+        } else if entry.file_type().is_dir() {
             std::fs::create_dir_all(&target).expect("mkdir");
         } else {
             std::fs::copy(entry.path(), &target).expect("copy");
@@ -383,5 +386,44 @@ fn production_base_with_many_dependents() {
     assert_eq!(new_tag, Value::from(Version::new(tag_of["envoy"]).bump("s").unwrap().to_string()));
     for name in &expected {
         imgraph(work.path(), &["render", "images", name], &[]).expect(0);
+    }
+}
+
+/// Two `update` runs at once take turns on the tree's lock: every entry of both is written, and the second run
+/// bumps what the first one wrote.
+#[test]
+fn concurrent_updates_lose_nothing() {
+    let tree = upd_tree();
+    let spawn = |reason: &str| {
+        Command::new(IMGRAPH)
+            .args(["update", "dpr-base", ".", "--reason", reason])
+            .current_dir(tree.path())
+            .env("XDG_CONFIG_HOME", tree.path().join(".no-user-config"))
+            .env("DEBFULLNAME", "Rita Researcher")
+            .env("DEBEMAIL", "rita@example.org")
+            .env("GIT_CEILING_DIRECTORIES", tree.path().parent().unwrap_or(tree.path()))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("run imgraph")
+    };
+    let runs: Vec<_> = (0..4).map(|i| spawn(&format!("* Run {i}."))).collect();
+    for mut run in runs {
+        assert!(run.wait().expect("wait").success());
+    }
+    for (changelog, versions) in [
+        ("base/changelog", ["1.0-1-s4", "1.0-1-s3", "1.0-1-s2", "1.0-1-s1", "1.0-1"]),
+        ("grandchild/changelog", ["0.1-s7", "0.1-s6", "0.1-s5", "0.1-s4", "0.1-s3"]),
+    ] {
+        let text = std::fs::read_to_string(tree.path().join(changelog)).expect("read");
+        let found: Vec<&str> = text
+            .lines()
+            .filter(|l| !l.starts_with(' ') && l.contains(" ("))
+            .filter_map(|l| l.split_once(" (").and_then(|(_, rest)| rest.split_once(')')).map(|(v, _)| v))
+            .collect();
+        assert_eq!(found, versions, "{changelog}:\n{text}");
+        for i in 0..4 {
+            assert!(text.contains(&format!("* Run {i}.")), "{changelog} lost run {i}:\n{text}");
+        }
     }
 }
