@@ -435,4 +435,50 @@ mod tests {
         config.registry = Some("reg:5000".into());
         assert_eq!(config.repository("foo"), "reg:5000/ns/foo");
     }
+
+    mod fuzz {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        const TOKENS: &[&str] = &[
+            "registry",
+            "namespace",
+            "base_images",
+            "scan_workers",
+            "container_limits",
+            "publish_tags",
+            "known_uid_mappings",
+            ": ",
+            " = ",
+            "\"",
+            "'",
+            "[",
+            "]",
+            "{",
+            "}",
+            "- ",
+            "memory=1g",
+            "0",
+            "-1",
+            "true",
+            "null",
+            "~",
+            "&a",
+            "*a",
+            "!!",
+            "\n  ",
+        ];
+
+        proptest! {
+            #[test]
+            fn loading_never_panics(text in crate::fuzz::text(TOKENS)) {
+                let dir = tempfile::tempdir().unwrap();
+                for name in ["images.toml", "config.yaml"] {
+                    let path = write(dir.path(), name, &text);
+                    let _ = Config::load(Some(&path), None, None);
+                }
+            }
+        }
+    }
 }

@@ -18,6 +18,8 @@ pub mod engine;
 pub mod execute;
 pub mod exit;
 pub mod files;
+#[cfg(test)]
+mod fuzz;
 pub mod graph;
 pub mod plan;
 pub mod prune;

@@ -375,4 +375,26 @@ mod tests {
             assert!(Reference::parse(bad).is_err(), "{bad}");
         }
     }
+
+    mod fuzz {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        const TOKENS: &[&str] =
+            &["localhost:5000", "reg.example", "/", ":", "@", "sha256:", "ns", "name", "1.0", "-", "_", ".", "["];
+
+        proptest! {
+            #[test]
+            fn parsing_never_panics_and_round_trips(text in crate::fuzz::text(TOKENS)) {
+                let parts = Parts::of(&text);
+                prop_assert!(text.starts_with(parts.repository));
+                if let Ok(reference) = Reference::parse(&text) {
+                    prop_assert_eq!(reference.to_string(), text.clone());
+                    prop_assert_eq!(Reference::parse(&reference.to_string()), Ok(reference.clone()));
+                    prop_assert!(reference.repository().ends_with(reference.path()));
+                }
+            }
+        }
+    }
 }

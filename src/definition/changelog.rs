@@ -517,4 +517,37 @@ mod tests {
         fs::write(&big, format!("foo (1.0) wmf; urgency=medium\n\n{}", "  * x\n".repeat(1 << 20))).unwrap();
         assert!(read_top_entry(&big).unwrap_err().message.contains("larger than the limit of 4 MiB"));
     }
+
+    mod fuzz {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        const TOKENS: &[&str] = &[
+            "foo (1.0-1) wikimedia; urgency=medium",
+            "foo-bar (1:2.0~rc1+b1-1.1) wikimedia bookworm; urgency=low, binary-only=yes",
+            " -- Jane Doe <jane@example.org>  Sun, 16 Aug 2026 06:00:05 +0000",
+            " -- Luca <l@example.org>  Thu Mar 9 11:41:33 2023 +0100",
+            "  * Change.",
+            " --",
+            "(",
+            ")",
+            ";",
+            "<",
+            ">",
+            "urgency=",
+            "\n\n",
+        ];
+
+        proptest! {
+            #[test]
+            fn never_panics_and_names_what_it_reads(bytes in crate::fuzz::bytes(TOKENS)) {
+                if let Ok(top) = top_entry_from(Path::new("changelog"), bytes.as_slice()) {
+                    prop_assert!(!top.package.is_empty() && !top.version.as_str().is_empty());
+                    prop_assert!(top.line >= 1);
+                    prop_assert!(top.warnings.iter().all(|(line, _)| *line >= 1));
+                }
+            }
+        }
+    }
 }

@@ -269,4 +269,39 @@ mod tests {
         fs::write(&huge, format!("Depends: {}\n", "a,".repeat(6 << 20))).unwrap();
         assert!(read_control(&huge).unwrap_err().message.contains("larger than the limit of 1 MiB"));
     }
+
+    mod fuzz {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        const TOKENS: &[&str] = &[
+            "Package: php8.3-fpm",
+            "Depends: ",
+            "Build-Depends: ",
+            "foo (>= 1.0)",
+            "bar | baz:any",
+            "qux [amd64] <!nocheck>",
+            ",",
+            "|",
+            "(",
+            "[",
+            "<",
+            ":",
+            "#",
+            "\n ",
+        ];
+
+        proptest! {
+            #[test]
+            fn never_panics_and_every_dependency_is_named(text in crate::fuzz::text(TOKENS)) {
+                if let Ok(control) = parse(&text) {
+                    for dependency in &control.dependencies {
+                        prop_assert!(!dependency.alternatives.is_empty());
+                        prop_assert!(dependency.alternatives.iter().all(|a| !a.is_empty()));
+                    }
+                }
+            }
+        }
+    }
 }

@@ -533,4 +533,42 @@ mod tests {
             vec![r("a", 1, From), r("b", 2, From), r("ext:1", 3, MountFrom), r("quoted:2", 5, MountFrom)]
         );
     }
+
+    mod fuzz {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        const TOKENS: &[&str] = &[
+            "FROM ",
+            "FROM --platform=linux/amd64 base:1 AS build",
+            "COPY --from=",
+            "RUN --mount=type=cache,from=",
+            "ARG ",
+            "A=${B:-c}",
+            "$A",
+            "${",
+            "}",
+            "# escape=`",
+            "<<EOF",
+            "EOF",
+            "\\\n",
+            "\"",
+            "'",
+            " AS ",
+            "scratch",
+        ];
+
+        proptest! {
+            #[test]
+            fn never_panics_and_lines_are_real(text in crate::fuzz::text(TOKENS)) {
+                let lines = text.lines().count().max(1);
+                if let Ok(references) = image_references(&text) {
+                    for reference in references {
+                        prop_assert!(reference.line >= 1 && reference.line <= lines, "{reference:?}");
+                    }
+                }
+            }
+        }
+    }
 }

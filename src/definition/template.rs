@@ -348,8 +348,10 @@ impl Rewriter<'_> {
             }
             j += 2;
         }
-        if newlines > 0 && j < bytes.len() {
-            self.replace(j + 1, j + 1, &"\n".repeat(newlines));
+        // The removed newlines go after the closing quote (or at the end, for a string that never closes).
+        if newlines > 0 {
+            let after = (j + 1).min(bytes.len());
+            self.replace(after, after, &"\n".repeat(newlines));
         }
         j + 1
     }
@@ -830,5 +832,51 @@ mod tests {
         std::os::unix::fs::symlink("/etc/passwd", image.join(TEMPLATE_FILE)).unwrap();
         let err = engine.render(&image).unwrap_err();
         assert!(err.message.contains("outside the tree"), "{}", err.message);
+    }
+
+    mod fuzz {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        const TOKENS: &[&str] = &[
+            "{{",
+            "}}",
+            "{%",
+            "%}",
+            "{#",
+            "#}",
+            "'",
+            "\"",
+            "\\",
+            "\\\n",
+            "\\a",
+            "\\/",
+            "raw",
+            "endraw",
+            "(",
+            ")",
+            "[",
+            "]",
+            "{",
+            "}",
+            "\u{2018}",
+            "\u{1f600}",
+            " | apt_install ",
+        ];
+
+        proptest! {
+            #[test]
+            fn escape_rewriting_never_panics_and_keeps_line_numbers(text in crate::fuzz::text(TOKENS)) {
+                if let Some(rewritten) = python_string_escapes(&text) {
+                    prop_assert_eq!(rewritten.matches('\n').count(), text.matches('\n').count());
+                }
+            }
+
+            #[test]
+            fn rendering_never_panics(text in crate::fuzz::text(TOKENS)) {
+                let _ = render_with(&Config::defaults(), &["reg/base:1"], &text, &[]);
+            }
+        }
     }
 }

@@ -464,4 +464,31 @@ mod tests {
             assert_eq!(compare(b, a), expected.reverse(), "{b} vs {a}");
         }
     }
+
+    mod fuzz {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        const TOKENS: &[&str] = &["1", "0", "99", ".", "-", "~", "+", ":", "s", "s1", "wmf", "rc", "a", "20260816"];
+
+        proptest! {
+            #[test]
+            fn ordering_is_total_and_consistent(a in crate::fuzz::text(TOKENS), b in crate::fuzz::text(TOKENS)) {
+                let (a, b) = (Version::new(a), Version::new(b));
+                prop_assert_eq!(a.cmp_dpkg(&a), Ordering::Equal);
+                prop_assert_eq!(a.cmp_dpkg(&b), b.cmp_dpkg(&a).reverse());
+                let _ = a.check();
+            }
+
+            #[test]
+            fn a_bump_sorts_higher_and_is_a_legal_tag(old in crate::fuzz::text(TOKENS), id in "[a-z]{0,3}") {
+                let old = Version::new(old);
+                if let Ok(new) = old.bump(&id) {
+                    prop_assert_eq!(new.cmp_dpkg(&old), Ordering::Greater);
+                    prop_assert_eq!(new.tag_problem(), None);
+                }
+            }
+        }
+    }
 }
