@@ -2,12 +2,10 @@
 //! `scripts/with-test-env.sh` (and registries the tests start and stop themselves).
 
 use std::path::Path;
-use std::process::{Child, Command};
-use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::harness::{Background, TestEnv, TestTree, docker, events, final_states, summary, test_env};
+use crate::harness::{Background, OwnRegistry, TestEnv, TestTree, docker, events, final_states, summary, test_env};
 
 /// A tree publishing to `registry` under `namespace`, with extra config lines.
 fn tree(registry: &str, namespace: &str, extra_config: &str) -> TestTree {
@@ -136,76 +134,6 @@ fn publish_needs_a_registry() {
         TestTree::new().file("images.toml", "namespace = \"t-noreg\"\n").image("app", "app", "1", "FROM scratch\n");
     let run = tree.run(&["publish", "."]).expect_code(3);
     assert!(run.stderr().contains("publish needs a registry"), "{}", run.stderr());
-}
-
-/// A `docker-registry` of the test's own, so it can be stopped mid-run and started again on the same storage.
-pub struct OwnRegistry {
-    dir: tempfile::TempDir,
-    pub address: String,
-    /// `tls:` lines of the registry config, when it serves HTTPS.
-    tls: String,
-    process: Option<Child>,
-}
-
-impl OwnRegistry {
-    pub fn start() -> Self {
-        Self::start_with(String::new())
-    }
-
-    /// Serving HTTPS with the certificate and key of `server_dir` (`cert.pem`, `key.pem`).
-    pub fn start_tls(server_dir: &Path) -> Self {
-        let (cert, key) = (server_dir.join("cert.pem"), server_dir.join("key.pem"));
-        Self::start_with(format!("  tls:\n    certificate: {}\n    key: {}\n", cert.display(), key.display()))
-    }
-
-    fn start_with(tls: String) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let mut registry = Self { address: format!("127.0.0.1:{port}"), dir, tls, process: None };
-        registry.restart();
-        registry
-    }
-
-    fn restart(&mut self) {
-        let config = self.dir.path().join("config.yml");
-        let storage = self.dir.path().join("storage");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {}\n{}",
-                storage.display(),
-                self.address,
-                self.tls
-            ),
-        )
-        .unwrap();
-        let log = std::fs::File::create(self.dir.path().join("registry.log")).unwrap();
-        let child = Command::new("docker-registry")
-            .args(["serve", &config.to_string_lossy()])
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("start docker-registry");
-        self.process = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(&self.address).is_err() {
-            assert!(Instant::now() < deadline, "the registry did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut child) = self.process.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for OwnRegistry {
-    fn drop(&mut self) {
-        self.stop();
-    }
 }
 
 #[test]
