@@ -3,29 +3,38 @@
 //!
 //! Auth: a registry's first 401 tells its scheme, remembered for the client's life. Basic credentials are sent
 //! only to registries that asked for Basic; for Bearer, a token per registry and scope
-//! (`repository:<name>:pull`) is fetched from the challenge's realm (with Basic credentials when there are
-//! some) and cached. Credentials come from the imgraph config (for its `registry` only), then Docker's
-//! `config.json` and credential helpers; they are looked up only when a registry asks.
+//! (`repository:<name>:pull`) is fetched from the challenge's realm and cached. Credentials come from the imgraph
+//! config (for its `registry` only), then Docker's `config.json` and credential helpers; they are looked up only
+//! when a registry asks. They never travel in cleartext where they would not already: they go to an `https://`
+//! realm, and to an `http://` realm only when the registry itself is being reached over plain HTTP and the realm
+//! is on the registry's host. Any other realm is asked for a token without them, and a refusal says why.
 //!
-//! HTTPS always, except for loopback and `insecure_registries` registries that do not speak TLS.
+//! Transport, as dockerd's: HTTPS, with certificates verified against the system's roots plus `ca_bundle`
+//! (see [`tls`]). Registries dockerd calls insecure ([`transport::InsecureRegistries`]: loopback ones and
+//! `insecure_registries`) get HTTPS without certificate verification, and plain HTTP when that gets no HTTP
+//! answer at all.
 
 mod auth;
 mod credentials;
+mod tls;
 mod transport;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqwest::header::{ACCEPT, WWW_AUTHENTICATE};
 use reqwest::{RequestBuilder, Response, StatusCode, Url};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject as _;
 use tokio::sync::{OnceCell, Semaphore};
 
 use crate::config::Config;
 use crate::lock;
 use auth::{Challenge, TokenAnswer};
 use credentials::normalize_host;
+use transport::InsecureRegistries;
 pub use transport::RetryPolicy;
 
 /// The manifest types asked for, so that the registry answers for what the tag points to (index or image).
@@ -101,17 +110,27 @@ pub struct RegistryClient {
 }
 
 struct Inner {
+    /// Verifies certificates: the system's roots plus `ca_bundle`.
     http: reqwest::Client,
+    /// Verifies no certificate: HTTPS to insecure registries, as dockerd.
+    http_unverified: reqwest::Client,
     permits: Semaphore,
     retry: RetryPolicy,
-    insecure_registries: Vec<String>,
+    insecure: InsecureRegistries,
+    /// What a TLS failure adds: the certificates trusted.
+    trusted: String,
+    /// dockerd's ping timeout, within the request timeout: for an insecure registry's HTTPS to answer before
+    /// plain HTTP is tried, and for a registry's host name to resolve.
+    ping_timeout: Duration,
     /// The config's registry (normalised) and its username/password.
     config_credentials: Option<(String, Credentials)>,
     docker_config_dir: Option<PathBuf>,
     /// Per normalised registry, looked up once.
     credentials: Mutex<HashMap<String, Arc<OnceCell<Option<Credentials>>>>>,
-    /// Per registry allowed plain HTTP: whether it answers HTTPS, probed once.
-    speaks_https: Mutex<HashMap<String, Arc<OnceCell<bool>>>>,
+    /// Per `host[:port]` named only by a host name: whether dockerd would call it insecure, resolved once.
+    insecure_hosts: Mutex<HashMap<String, Arc<OnceCell<bool>>>>,
+    /// Per insecure registry: whether it answers HTTPS, probed once.
+    answers_https: Mutex<HashMap<String, Arc<OnceCell<bool>>>>,
     /// Per registry as given: the scheme its last 401 asked for.
     challenges: Mutex<HashMap<String, Challenge>>,
     /// Per (registry, scope); the async lock makes concurrent checks share one token request.
@@ -119,14 +138,22 @@ struct Inner {
 }
 
 /// One cached token, `None` until fetched.
-type TokenSlot = Arc<tokio::sync::Mutex<Option<String>>>;
+type TokenSlot = Arc<tokio::sync::Mutex<Option<Token>>>;
+
+/// A Bearer token, and the realm it came from when the registry's credentials were kept from that realm (so
+/// that a refusal can say why).
+#[derive(Clone)]
+struct Token {
+    value: String,
+    withheld_from: Option<String>,
+}
 
 /// Hand-written so that no credential or token can reach a log.
 impl std::fmt::Debug for Inner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RegistryClient")
             .field("retry", &self.retry)
-            .field("insecure_registries", &self.insecure_registries)
+            .field("insecure", &self.insecure)
             .field("docker_config_dir", &self.docker_config_dir)
             .finish_non_exhaustive()
     }
@@ -137,7 +164,7 @@ impl std::fmt::Debug for Inner {
 enum Auth {
     Anonymous,
     Basic { username: String, password: String },
-    Bearer(String),
+    Bearer(Token),
 }
 
 impl Auth {
@@ -145,7 +172,7 @@ impl Auth {
         match self {
             Self::Anonymous => request,
             Self::Basic { username, password } => request.basic_auth(username, Some(password)),
-            Self::Bearer(token) => request.bearer_auth(token),
+            Self::Bearer(token) => request.bearer_auth(&token.value),
         }
     }
 }
@@ -155,7 +182,10 @@ struct Target<'a> {
     registry: &'a str,
     /// `https://host[:port]` or `http://…`.
     origin: String,
+    /// Reached over plain HTTP: an insecure registry that gave no HTTPS answer.
     plain_http: bool,
+    /// Insecure (dockerd's rule): its certificate is not verified.
+    insecure: bool,
     repository: String,
 }
 
@@ -168,28 +198,41 @@ impl RegistryClient {
     /// As [`RegistryClient::new`], with explicit options.
     pub fn with_options(config: &Config, options: ClientOptions) -> Result<Self, RegistryError> {
         let error = |message: String| RegistryError { reference: config.registry().to_owned(), message };
-        let mut builder = reqwest::Client::builder()
-            .user_agent(concat!("imgraph/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(options.connect_timeout)
-            .timeout(options.request_timeout);
-        if let Some(path) = &config.ca_bundle {
-            let pem =
-                std::fs::read(path).map_err(|e| error(format!("cannot read ca_bundle {}: {e}", path.display())))?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem)
-                .map_err(|e| error(format!("ca_bundle {} is not a PEM certificate bundle: {e}", path.display())))?;
-            if certs.is_empty() {
-                return Err(error(format!("ca_bundle {} holds no PEM certificate", path.display())));
+        let insecure = InsecureRegistries::new(&config.insecure_registries).map_err(error)?;
+        let (bundle, trusted) = match &config.ca_bundle {
+            Some(path) => {
+                (read_ca_bundle(path).map_err(error)?, format!("the system's roots and ca_bundle {}", path.display()))
             }
-            builder = builder.tls_certs_merge(certs);
-        }
+            None => (Vec::new(), "the system's roots (no ca_bundle set)".to_owned()),
+        };
+        let verifying = tls::verifying(bundle).map_err(|e| {
+            error(match &config.ca_bundle {
+                Some(path) => format!("cannot use ca_bundle {}: {e}", path.display()),
+                None => format!("cannot set up TLS: {e}"),
+            })
+        })?;
+        let unverified = tls::unverified().map_err(|e| error(format!("cannot set up TLS: {e}")))?;
         // As docker-pkg: the proxy is for HTTPS registries (plain HTTP ones are loopback or explicitly local).
-        if let Some(proxy) = config.http_proxy.as_deref().filter(|p| !p.is_empty()) {
-            let proxy = reqwest::Proxy::https(proxy)
-                .map_err(|e| error(format!("invalid http_proxy {proxy}: {e}")))?
-                .no_proxy(reqwest::NoProxy::from_string("localhost,127.0.0.0/8,::1"));
-            builder = builder.proxy(proxy);
-        }
-        let http = builder.build().map_err(|e| error(format!("cannot set up the HTTP client: {e}")))?;
+        let proxy = match config.http_proxy.as_deref().filter(|p| !p.is_empty()) {
+            Some(proxy) => Some(
+                reqwest::Proxy::https(proxy)
+                    .map_err(|e| error(format!("invalid http_proxy {proxy}: {e}")))?
+                    .no_proxy(reqwest::NoProxy::from_string("localhost,127.0.0.0/8,::1")),
+            ),
+            None => None,
+        };
+        let client = |tls: rustls::ClientConfig| {
+            let mut builder = reqwest::Client::builder()
+                .user_agent(concat!("imgraph/", env!("CARGO_PKG_VERSION")))
+                .connect_timeout(options.connect_timeout)
+                .timeout(options.request_timeout)
+                .tls_backend_preconfigured(tls);
+            if let Some(proxy) = &proxy {
+                builder = builder.proxy(proxy.clone());
+            }
+            builder.build().map_err(|e| error(format!("cannot set up the HTTP client: {}", error_chain(&e))))
+        };
+        let (http, http_unverified) = (client(verifying)?, client(unverified)?);
         let config_credentials = match (config.registry(), &config.username, &config.password) {
             (registry, Some(username), Some(password)) if !registry.is_empty() => Some((
                 normalize_host(registry),
@@ -199,13 +242,17 @@ impl RegistryClient {
         };
         let inner = Inner {
             http,
+            http_unverified,
             permits: Semaphore::new(options.max_concurrent_requests.max(1)),
             retry: options.retry,
-            insecure_registries: config.insecure_registries.clone(),
+            insecure,
+            trusted,
+            ping_timeout: PING_TIMEOUT.min(options.request_timeout),
             config_credentials,
             docker_config_dir: options.docker_config_dir,
             credentials: Mutex::default(),
-            speaks_https: Mutex::default(),
+            insecure_hosts: Mutex::default(),
+            answers_https: Mutex::default(),
             challenges: Mutex::default(),
             tokens: Mutex::default(),
         };
@@ -239,8 +286,54 @@ fn error_chain(error: &dyn std::error::Error) -> String {
     text
 }
 
-/// How long the HTTPS probe of a loopback or insecure registry may take.
-const HTTPS_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// The certificates of the PEM file `path` (other PEM sections are ignored).
+fn read_ca_bundle(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let pem = std::fs::read(path).map_err(|e| format!("cannot read ca_bundle {}: {e}", path.display()))?;
+    let certs = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("ca_bundle {} is not a PEM certificate bundle: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!("ca_bundle {} holds no PEM certificate", path.display()));
+    }
+    Ok(certs)
+}
+
+/// How long an insecure registry's HTTPS may take to answer before plain HTTP is tried: dockerd's ping timeout
+/// (moby `PingV2Registry`).
+const PING_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The realm rule: whether the registry's credentials may go to the token `realm` of `target`. Over HTTPS, yes.
+/// Over plain HTTP only where they travel in cleartext already: the registry itself is being reached over plain
+/// HTTP, and the realm is on its host.
+fn credentials_may_go_to(realm: &Url, target: &Target<'_>) -> bool {
+    match realm.scheme() {
+        "https" => true,
+        "http" => {
+            target.plain_http
+                && Url::parse(&target.origin)
+                    .is_ok_and(|origin| origin.host().is_some() && origin.host() == realm.host())
+        }
+        _ => false,
+    }
+}
+
+/// Why a token asked for without the registry's credentials (the realm rule) was refused, by `at` with `status`.
+fn withheld(status: StatusCode, at: &str, realm: &str, registry: &str) -> String {
+    format!(
+        "{at} refused access ({status}) without credentials: the credentials for {registry} were not sent to its \
+         token realm {realm}, as an http:// realm gets them only when the registry itself is reached over plain HTTP \
+         and the realm is on the registry's host"
+    )
+}
+
+/// `host[:port]` of `url`, the port only when it is explicit.
+fn authority(url: &Url) -> String {
+    let host = url.host_str().unwrap_or_default();
+    match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_owned(),
+    }
+}
 
 /// Reference parts that go into a URL path: checked so that odd input cannot reach another endpoint.
 fn validate(registry: &str, repository: &str, tag: &str) -> Result<(), String> {
@@ -306,16 +399,17 @@ impl Inner {
                 Ok(TagState::Present { digest })
             }
             StatusCode::NOT_FOUND => Ok(TagState::Absent),
-            status @ (StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) => {
-                Err(auth_refused(status, registry, registry, self.credentials(registry).await?.as_ref()))
-            }
+            status @ (StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) => match &auth {
+                Auth::Bearer(Token { withheld_from: Some(realm), .. }) => {
+                    Err(withheld(status, registry, realm, registry))
+                }
+                _ => Err(auth_refused(status, registry, registry, self.credentials(registry).await?.as_ref())),
+            },
             status => Err(format!("registry answered {status} (expected 200 or 404)")),
         }
     }
 
     async fn target<'a>(&self, registry: &'a str, repository: &str) -> Target<'a> {
-        let plain_http = transport::uses_plain_http(registry, &self.insecure_registries);
-        let scheme = if !plain_http || self.speaks_https(registry).await { "https" } else { "http" };
         // Docker Hub's API lives at registry-1.docker.io, and its official images under `library/`.
         let (host, repository) = if normalize_host(registry) == "docker.io" {
             let repository =
@@ -324,26 +418,50 @@ impl Inner {
         } else {
             (registry, repository.to_owned())
         };
-        Target { registry, origin: format!("{scheme}://{host}"), plain_http, repository }
+        let insecure = self.is_insecure(registry).await;
+        let plain_http = insecure && !self.answers_https(host).await;
+        let scheme = if plain_http { "http" } else { "https" };
+        Target { registry, origin: format!("{scheme}://{host}"), plain_http, insecure, repository }
     }
 
-    /// Whether a registry that may be reached over plain HTTP answers HTTPS, as the Docker daemon tries it first
-    /// (docker-pkg's `registry: localhost` setups serve TLS on :443). One try, no retries: anything but an
-    /// HTTPS answer or a refused certificate means plain HTTP.
-    async fn speaks_https(&self, registry: &str) -> bool {
-        let cell = lock(&self.speaks_https).entry(registry.to_owned()).or_default().clone();
+    /// Whether dockerd would call `registry` (`host[:port]`) insecure; see [`InsecureRegistries`]. Docker Hub
+    /// never is (moby `lookupV2Endpoints`). A host name is resolved once; one that does not resolve is secure.
+    async fn is_insecure(&self, registry: &str) -> bool {
+        if normalize_host(registry) == "docker.io" {
+            return false;
+        }
+        if let Some(insecure) = self.insecure.by_name(registry) {
+            return insecure;
+        }
+        let cell = lock(&self.insecure_hosts).entry(registry.to_owned()).or_default().clone();
         *cell
             .get_or_init(|| async {
-                let Ok(url) = Url::parse(&format!("https://{registry}/v2/")) else { return false };
-                let Ok(_permit) = self.permits.acquire().await else { return false };
-                match self.http.get(url).timeout(HTTPS_PROBE_TIMEOUT).send().await {
-                    Ok(_) => true,
-                    // A certificate it presented was refused: it speaks TLS, and the check must say why it
-                    // failed rather than try plain HTTP. (A plain HTTP server gives a "corrupt message" instead.)
-                    Err(e) => error_chain(&e).contains("certificate"),
+                let lookup = tokio::net::lookup_host((transport::host_of(registry), 0));
+                match tokio::time::timeout(self.ping_timeout, lookup).await {
+                    Ok(Ok(addresses)) => addresses.into_iter().any(|address| self.insecure.covers(address.ip())),
+                    _ => false,
                 }
             })
             .await
+    }
+
+    /// Whether an insecure registry answers HTTPS (certificate unverified), asked once per run. As dockerd
+    /// (moby `lookupV2Endpoints`, then `pullEndpoints` with `PingV2Registry`): HTTPS first, and plain HTTP only
+    /// when HTTPS got no HTTP answer at all (the server does not speak TLS, refused, timed out).
+    async fn answers_https(&self, host: &str) -> bool {
+        let cell = lock(&self.answers_https).entry(host.to_owned()).or_default().clone();
+        *cell
+            .get_or_init(|| async {
+                let Ok(url) = Url::parse(&format!("https://{host}/v2/")) else { return false };
+                let Ok(_permit) = self.permits.acquire().await else { return false };
+                self.http_unverified.get(url).timeout(self.ping_timeout).send().await.is_ok()
+            })
+            .await
+    }
+
+    /// The client for requests to a host that is `insecure` or not.
+    fn client(&self, insecure: bool) -> &reqwest::Client {
+        if insecure { &self.http_unverified } else { &self.http }
     }
 
     /// A manifest request, with retries.
@@ -354,8 +472,10 @@ impl Inner {
         target: &Target<'_>,
         auth: &Auth,
     ) -> Result<Response, String> {
-        let request = || auth.apply(self.http.request(method.clone(), url.clone()).header(ACCEPT, MANIFEST_TYPES));
-        self.send("registry", &format!("{}/v2/", target.origin), request).await
+        let request = |http: &reqwest::Client| {
+            auth.apply(http.request(method.clone(), url.clone()).header(ACCEPT, MANIFEST_TYPES))
+        };
+        self.send("registry", &format!("{}/v2/", target.origin), target.insecure, request).await
     }
 
     /// The digest by GET, for registries that leave it out of HEAD answers; best effort, as presence is known.
@@ -364,16 +484,23 @@ impl Inner {
         (response.status() == StatusCode::OK).then(|| digest_header(&response)).flatten()
     }
 
-    /// Sends the request `make` builds, retrying 429, 5xx and connection failures per the retry policy.
-    /// `who` names the server in messages, `address` is where connection failures say they were going.
-    async fn send(&self, who: &str, address: &str, make: impl Fn() -> RequestBuilder) -> Result<Response, String> {
+    /// Sends the request `make` builds with the client for an `insecure` host or not, retrying 429, 5xx and
+    /// connection failures per the retry policy. `who` names the server in messages, `address` is where
+    /// connection failures say they were going.
+    async fn send(
+        &self,
+        who: &str,
+        address: &str,
+        insecure: bool,
+        make: impl Fn(&reqwest::Client) -> RequestBuilder,
+    ) -> Result<Response, String> {
         let tries = self.retry.tries.max(1);
         let after = |n: u32| if n > 1 { format!(" after {n} tries") } else { String::new() };
         let mut attempt = 1;
         loop {
             let result = {
                 let _permit = self.permits.acquire().await.map_err(|e| format!("registry client stopped: {e}"))?;
-                make().send().await
+                make(self.client(insecure)).send().await
             };
             let (failure, retry_after) = match result {
                 Ok(response) if response.status() == StatusCode::TOO_MANY_REQUESTS => {
@@ -389,7 +516,10 @@ impl Inner {
                 }
                 Ok(response) => return Ok(response),
                 Err(err) => {
-                    let failure = transport::describe(&err, address);
+                    let mut failure = transport::describe(&err, address);
+                    if failure.tls && !insecure {
+                        failure.message.push_str(&format!(" (certificates trusted: {})", self.trusted));
+                    }
                     if !failure.retryable {
                         return Err(failure.message);
                     }
@@ -438,7 +568,7 @@ impl Inner {
             },
             Challenge::Bearer { realm, service } => {
                 let stale = match sent {
-                    Auth::Bearer(token) => Some(token.as_str()),
+                    Auth::Bearer(token) => Some(token.value.as_str()),
                     _ => None,
                 };
                 Ok(Auth::Bearer(self.token(target, &realm, service.as_deref(), stale).await?))
@@ -453,14 +583,14 @@ impl Inner {
         realm: &str,
         service: Option<&str>,
         stale: Option<&str>,
-    ) -> Result<String, String> {
+    ) -> Result<Token, String> {
         let scope = format!("repository:{}:pull", target.repository);
         let slot = lock(&self.tokens).entry((target.registry.to_owned(), scope.clone())).or_default().clone();
         let mut cached = slot.lock().await;
-        if let Some(token) = cached.as_deref()
-            && Some(token) != stale
+        if let Some(token) = cached.as_ref()
+            && Some(token.value.as_str()) != stale
         {
-            return Ok(token.to_owned());
+            return Ok(token.clone());
         }
         let token = self.fetch_token(target, realm, service, &scope).await?;
         *cached = Some(token.clone());
@@ -473,25 +603,36 @@ impl Inner {
         realm: &str,
         service: Option<&str>,
         scope: &str,
-    ) -> Result<String, String> {
+    ) -> Result<Token, String> {
         let mut url = Url::parse(realm).map_err(|e| format!("registry sent an invalid token realm `{realm}`: {e}"))?;
-        // Credentials go to the realm: only over HTTPS, unless the registry itself is reached over plain HTTP.
-        if url.scheme() != "https" && !(url.scheme() == "http" && target.plain_http) {
-            return Err(format!("registry sent a token realm that is not HTTPS ({realm}); not using it"));
+        if url.scheme() != "https" && url.scheme() != "http" {
+            return Err(format!(
+                "registry sent a token realm that is neither https:// nor http:// ({realm}); not using it"
+            ));
         }
+        let credentials = self.basic_auth(target.registry).await?;
+        let withheld_from = (credentials.is_some() && !credentials_may_go_to(&url, target)).then(|| realm.to_owned());
+        let auth = match credentials {
+            Some(auth) if withheld_from.is_none() => auth,
+            _ => Auth::Anonymous,
+        };
         url.query_pairs_mut().extend_pairs(service.map(|s| ("service", s))).append_pair("scope", scope);
-        let auth = self.basic_auth(target.registry).await?.unwrap_or(Auth::Anonymous);
+        let insecure = url.scheme() == "https" && self.is_insecure(&authority(&url)).await;
         let who = format!("token endpoint {realm}");
-        let response = self.send(&who, realm, || auth.apply(self.http.get(url.clone()))).await?;
+        let response = self.send(&who, realm, insecure, |http| auth.apply(http.get(url.clone()))).await?;
         match response.status() {
             StatusCode::OK => {
                 let answer: TokenAnswer =
                     response.json().await.map_err(|e| format!("{who} answered something that is not a token: {e}"))?;
-                answer.into_token().ok_or_else(|| format!("{who} answered without a token"))
+                let value = answer.into_token().ok_or_else(|| format!("{who} answered without a token"))?;
+                Ok(Token { value, withheld_from })
             }
-            status @ (StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) => {
-                Err(auth_refused(status, &who, target.registry, self.credentials(target.registry).await?.as_ref()))
-            }
+            status @ (StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) => match withheld_from {
+                Some(_) => Err(withheld(status, &who, realm, target.registry)),
+                None => {
+                    Err(auth_refused(status, &who, target.registry, self.credentials(target.registry).await?.as_ref()))
+                }
+            },
             status => Err(format!("{who} answered {status}")),
         }
     }
@@ -560,6 +701,36 @@ mod tests {
         let registry = format!("localhost:{port}");
         let target = client.inner.target(&registry, "ns/a").await;
         assert_eq!(target.origin, format!("http://localhost:{port}"));
+    }
+
+    #[test]
+    fn realm_rule() {
+        let target = |origin: &str| Target {
+            registry: "reg.example:5000",
+            origin: origin.to_owned(),
+            plain_http: origin.starts_with("http:"),
+            insecure: true,
+            repository: "ns/a".into(),
+        };
+        let may = |realm: &str, origin: &str| credentials_may_go_to(&Url::parse(realm).unwrap(), &target(origin));
+        assert!(may("https://auth.example/token", "https://reg.example:5000"));
+        assert!(may("https://auth.example/token", "http://reg.example:5000"));
+        // The registry is reached over plain HTTP: its own host (any port) may have them, nobody else.
+        assert!(may("http://reg.example:5000/token", "http://reg.example:5000"));
+        assert!(may("http://REG.example:5001/token", "http://reg.example:5000"));
+        assert!(!may("http://auth.example/token", "http://reg.example:5000"));
+        assert!(!may("http://127.0.0.1:5000/token", "http://localhost:5000"));
+        // The registry is reached over HTTPS: an http:// realm would be the only cleartext hop.
+        assert!(!may("http://reg.example:5000/token", "https://reg.example:5000"));
+        assert!(!may("ftp://reg.example/token", "http://reg.example:5000"));
+    }
+
+    #[test]
+    fn insecure_registries_entries_are_checked() {
+        let mut config = Config::defaults();
+        config.insecure_registries = vec!["ftp://reg.example".into()];
+        let err = RegistryClient::new(&config).unwrap_err();
+        assert!(err.message.contains("insecure_registries entry `ftp://reg.example`"), "{err}");
     }
 
     #[test]

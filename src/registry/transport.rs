@@ -1,6 +1,6 @@
 //! How to reach a registry: HTTPS or plain HTTP, retry timing, and transport failures worded for humans.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 /// When and how often a request is retried (429, 5xx, connection failures and timeouts).
@@ -35,7 +35,7 @@ pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
 }
 
 /// The host of `host[:port]`, `[v6]:port` or a bare IP address, without brackets.
-fn host_of(registry: &str) -> &str {
+pub(crate) fn host_of(registry: &str) -> &str {
     if registry.parse::<IpAddr>().is_ok() {
         return registry;
     }
@@ -45,23 +45,92 @@ fn host_of(registry: &str) -> &str {
     registry.rsplit_once(':').map_or(registry, |(host, _)| host)
 }
 
-/// `localhost`, 127.0.0.0/8 or `::1`, with or without a port.
-pub(crate) fn is_loopback(registry: &str) -> bool {
-    let host = host_of(registry);
-    host.eq_ignore_ascii_case("localhost") || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+/// An IP network, `address/bits`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Cidr {
+    address: IpAddr,
+    bits: u8,
 }
 
-/// Plain HTTP for loopback registries and those in `insecure_registries` (matched as `host:port`, or as a bare
-/// host for every port), HTTPS for the rest.
-pub(crate) fn uses_plain_http(registry: &str, insecure: &[String]) -> bool {
-    let registry = registry.to_ascii_lowercase();
-    is_loopback(&registry)
-        || insecure.iter().any(|entry| {
-            let entry = entry.trim().to_ascii_lowercase();
-            let entry = entry.strip_prefix("http://").or_else(|| entry.strip_prefix("https://")).unwrap_or(&entry);
-            let entry = entry.trim_end_matches('/');
-            entry == registry || entry == host_of(&registry)
-        })
+impl Cidr {
+    fn parse(text: &str) -> Option<Self> {
+        let (address, bits) = text.split_once('/')?;
+        let address: IpAddr = address.parse().ok()?;
+        let bits: u8 = bits.parse().ok()?;
+        let max = if address.is_ipv4() { 32 } else { 128 };
+        (bits <= max).then_some(Self { address, bits })
+    }
+
+    fn contains(&self, ip: IpAddr) -> bool {
+        // As Go's `Addr.Unmap`: an IPv4-mapped IPv6 address is its IPv4 address.
+        match (self.address, ip.to_canonical()) {
+            (IpAddr::V4(network), IpAddr::V4(ip)) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(self.bits)).unwrap_or(0);
+                u32::from(network) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(network), IpAddr::V6(ip)) => {
+                let mask = u128::MAX.checked_shl(128 - u32::from(self.bits)).unwrap_or(0);
+                u128::from(network) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The registries dockerd calls insecure, by its rule (moby `daemon/pkg/registry/config.go`:
+/// `loadInsecureRegistries`, `isSecureIndex`, `isCIDRMatch`): an `insecure_registries` entry equal to the
+/// registry's `host[:port]` as written, or a CIDR of the list, or 127.0.0.0/8 and ::1/128 (always there), that
+/// holds the registry's IP address or one its host name resolves to (so `localhost` is insecure).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct InsecureRegistries {
+    names: Vec<String>,
+    cidrs: Vec<Cidr>,
+}
+
+impl InsecureRegistries {
+    /// From the config's `insecure_registries`; an entry dockerd would refuse (e.g. `ftp://…`, `host/path`)
+    /// is an error naming it.
+    pub(crate) fn new(entries: &[String]) -> Result<Self, String> {
+        let loopback = [
+            Cidr { address: Ipv4Addr::new(127, 0, 0, 0).into(), bits: 8 },
+            Cidr { address: Ipv6Addr::LOCALHOST.into(), bits: 128 },
+        ];
+        let mut insecure = Self { names: Vec::new(), cidrs: loopback.into() };
+        for entry in entries {
+            let invalid = |why: &str| format!("insecure_registries entry `{entry}` {why}");
+            let mut text = entry.trim();
+            // dockerd drops an http:// or https:// prefix (with a warning) and refuses other schemes.
+            if let Some((scheme, rest)) = text.split_once("://") {
+                if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+                    return Err(invalid("has a scheme other than http:// or https://"));
+                }
+                text = rest;
+            }
+            if let Some(cidr) = Cidr::parse(text) {
+                insecure.cidrs.push(cidr);
+            } else if text.is_empty() || text.contains(['/', '?', '#', '@']) || text.contains(char::is_whitespace) {
+                return Err(invalid("is neither host[:port] nor a CIDR"));
+            } else {
+                insecure.names.push(text.to_owned());
+            }
+        }
+        Ok(insecure)
+    }
+
+    /// Whether `registry` is insecure by its name alone: `Some` for a listed `host[:port]` or an IP address,
+    /// `None` for a host name to resolve (then [`InsecureRegistries::covers`] its addresses).
+    pub(crate) fn by_name(&self, registry: &str) -> Option<bool> {
+        if self.names.iter().any(|name| name == registry) {
+            return Some(true);
+        }
+        let ip: IpAddr = host_of(registry).parse().ok()?;
+        Some(self.covers(ip))
+    }
+
+    /// Whether a CIDR holds `ip`.
+    pub(crate) fn covers(&self, ip: IpAddr) -> bool {
+        self.cidrs.iter().any(|cidr| cidr.contains(ip))
+    }
 }
 
 /// The I/O error an I/O error wraps, if any (connectors nest them; `source()` skips the nested one).
@@ -78,6 +147,8 @@ pub(crate) struct TransportFailure {
     pub message: String,
     /// Worth another try (refused, reset, timed out); TLS failures are not: they do not fix themselves.
     pub retryable: bool,
+    /// A TLS handshake or certificate failure.
+    pub tls: bool,
 }
 
 /// Describes `err`, met while talking to `target` (`https://host/v2/`, a token realm…).
@@ -91,13 +162,17 @@ pub(crate) fn describe(err: &reqwest::Error, target: &str) -> TransportFailure {
         cause = source;
     }
     if err.is_timeout() {
-        return TransportFailure { message: format!("timed out talking to {target}"), retryable: true };
+        return TransportFailure { message: format!("timed out talking to {target}"), retryable: true, tls: false };
     }
     let https = target.starts_with("https://");
     // rustls reports handshake and certificate failures as InvalidData I/O errors.
     if https && io_error.is_some_and(|io| io.kind() == std::io::ErrorKind::InvalidData) {
         let host = target.trim_start_matches("https://").split('/').next().unwrap_or(target);
-        return TransportFailure { message: format!("TLS error talking to {host}: {cause}"), retryable: false };
+        return TransportFailure {
+            message: format!("TLS error talking to {host}: {cause}"),
+            retryable: false,
+            tls: true,
+        };
     }
     let reason = match io_error.map(std::io::Error::kind) {
         Some(std::io::ErrorKind::ConnectionRefused) => "connection refused".to_owned(),
@@ -110,7 +185,7 @@ pub(crate) fn describe(err: &reqwest::Error, target: &str) -> TransportFailure {
     } else {
         format!("request to {target} failed: {reason}")
     };
-    TransportFailure { message, retryable }
+    TransportFailure { message, retryable, tls: false }
 }
 
 #[cfg(test)]
@@ -118,24 +193,59 @@ mod tests {
     use super::*;
 
     #[test]
-    fn loopback_detection() {
-        for yes in ["localhost", "LOCALHOST:5000", "127.0.0.1", "127.1.2.3:443", "[::1]", "[::1]:5000", "::1"] {
-            assert!(is_loopback(yes), "{yes}");
+    fn loopback_addresses_are_always_insecure() {
+        let insecure = InsecureRegistries::new(&[]).unwrap();
+        for yes in ["127.0.0.1", "127.1.2.3:443", "[::1]", "[::1]:5000", "::1", "[::ffff:127.0.0.1]:5000"] {
+            assert_eq!(insecure.by_name(yes), Some(true), "{yes}");
         }
-        for no in ["registry.example", "10.0.0.1:5000", "[2001:db8::1]:5000", "localhost.example", "128.0.0.1", ""] {
-            assert!(!is_loopback(no), "{no}");
+        for no in ["10.0.0.1:5000", "[2001:db8::1]:5000", "128.0.0.1", "192.0.2.2:5000"] {
+            assert_eq!(insecure.by_name(no), Some(false), "{no}");
+        }
+        // Host names are resolved first (`localhost` resolves to loopback).
+        for name in ["localhost", "localhost:5000", "registry.example", "localhost.example"] {
+            assert_eq!(insecure.by_name(name), None, "{name}");
         }
     }
 
     #[test]
-    fn insecure_registries_match_host_port_or_host() {
-        let insecure = vec!["reg.example:5000".to_owned(), "http://other.example/".to_owned()];
-        assert!(uses_plain_http("reg.example:5000", &insecure));
-        assert!(!uses_plain_http("reg.example:5001", &insecure));
-        assert!(uses_plain_http("other.example:1234", &insecure));
-        assert!(uses_plain_http("Other.example", &insecure));
-        assert!(!uses_plain_http("docker.io", &insecure));
-        assert!(uses_plain_http("127.0.0.1:5000", &[]));
+    fn insecure_registries_match_exactly_or_by_cidr() {
+        let entries = ["reg.example:5000", "http://other.example", "https://10.1.0.0/16", "192.0.2.9", "fd00::/8"];
+        let insecure = InsecureRegistries::new(&entries.map(String::from)).unwrap();
+        assert_eq!(insecure.by_name("reg.example:5000"), Some(true));
+        assert_eq!(insecure.by_name("other.example"), Some(true));
+        // dockerd compares `host[:port]` as written: another port, or the bare host, is another registry.
+        assert_eq!(insecure.by_name("reg.example:5001"), None);
+        assert_eq!(insecure.by_name("reg.example"), None);
+        assert_eq!(insecure.by_name("other.example:443"), None);
+        assert_eq!(insecure.by_name("192.0.2.9"), Some(true));
+        assert_eq!(insecure.by_name("192.0.2.9:5000"), Some(false));
+        assert_eq!(insecure.by_name("10.1.200.3:5000"), Some(true));
+        assert_eq!(insecure.by_name("10.2.0.1:5000"), Some(false));
+        assert_eq!(insecure.by_name("[fd12::1]:5000"), Some(true));
+        assert!(insecure.covers("10.1.0.1".parse().unwrap()));
+        assert!(!insecure.covers("fe80::1".parse().unwrap()));
+    }
+
+    #[test]
+    fn bad_insecure_registries_entries_are_errors() {
+        for entry in ["ftp://reg.example", "reg.example/path", "", "a b", "10.0.0.0/33"] {
+            let err = InsecureRegistries::new(&[entry.to_owned()]).unwrap_err();
+            assert!(err.contains(&format!("`{entry}`")), "{err}");
+        }
+    }
+
+    #[test]
+    fn cidrs() {
+        let cidr = |text: &str| Cidr::parse(text).unwrap();
+        assert!(cidr("0.0.0.0/0").contains("203.0.113.1".parse().unwrap()));
+        assert!(cidr("10.0.0.1/8").contains("10.255.0.1".parse().unwrap()));
+        assert!(!cidr("10.0.0.0/8").contains("11.0.0.1".parse().unwrap()));
+        assert!(cidr("192.0.2.2/32").contains("192.0.2.2".parse().unwrap()));
+        assert!(!cidr("192.0.2.2/32").contains("192.0.2.3".parse().unwrap()));
+        assert!(cidr("::/0").contains("2001:db8::1".parse().unwrap()));
+        assert!(!cidr("::1/128").contains("127.0.0.1".parse().unwrap()));
+        assert_eq!(Cidr::parse("::1/129"), None);
+        assert_eq!(Cidr::parse("10.0.0.0"), None);
     }
 
     #[test]
