@@ -8,8 +8,9 @@ count="${1:-10000}"
 tree="$(mktemp -d)"
 trap 'rm -rf "$tree"' EXIT
 python3 benches/gen-tree.py "$count" "$tree"
-cargo build --release --locked --quiet
-bin=target/release/imgraph
+# shellcheck source=benches/lib.sh
+source benches/lib.sh
+bin=$(bench_build)
 "$bin" graph "$tree" --format json >/dev/null
 for run in 1 2 3 4 5; do
     /usr/bin/time -f "run $run: %e s wall, %U s user, %S s sys, %M KB peak RSS" "$bin" graph "$tree" --format json >/dev/null

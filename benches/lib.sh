@@ -1,15 +1,16 @@
 # shellcheck shell=bash
-# Helpers shared by benches/noop.sh, benches/makespan.sh and benches/context.sh (sourced, not run).
+# Helpers shared by benches/noop.sh, benches/makespan.sh and benches/context.sh (sourced, not run); benches/graph.sh
+# uses only bench_build.
 #
 # Each benchmark script:
 #   1. outside the test environment: installs the test dependencies (scripts/install-test-deps.sh), builds
 #      imgraph (cargo build --release --locked) and re-runs itself inside scripts/with-test-env.sh (private
 #      dockerd, loopback registries, DOCKER_HOST exported, base image imgraph-test/busybox:1);
-#   2. inside it: copies the binary to a temp dir (other people may rebuild target/ meanwhile), makes the
+#   2. inside it: copies the binary to a temp dir (other people may rebuild the target dir meanwhile), makes the
 #      docker-pkg 4.0.4 venv, and measures both tools in the same run.
 #
 # Environment:
-#   IMGRAPH_BENCH_BIN=PATH     use this imgraph binary instead of building target/release/imgraph
+#   IMGRAPH_BENCH_BIN=PATH     use this imgraph binary instead of building one (cargo build --release)
 #   IMGRAPH_BENCH_VENV=DIR     docker-pkg venv to (re)use; created when missing
 #                              (default: ~/.cache/imgraph-bench/docker-pkg-4.0.4)
 #   IMGRAPH_BENCH_KEEP=1       keep the temp dir (its path is printed)
@@ -21,6 +22,20 @@ DOCKER_PKG_VERSION=4.0.4
 
 blog() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
 bdie() { blog "error: $*"; exit 1; }
+
+# bench_build: builds imgraph (release) and prints the binary's path, as cargo reports it: the target dir is not
+# always ./target (CARGO_TARGET_DIR, build.target-dir in a cargo config, a build target triple).
+bench_build() {
+    (cd "$BENCH_REPO" && cargo build --release --locked --quiet --bin imgraph \
+        --message-format=json-render-diagnostics) | python3 -c '
+import json, sys
+paths = [m["executable"] for m in map(json.loads, sys.stdin)
+         if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "imgraph"
+         and "bin" in m["target"]["kind"] and m.get("executable")]
+if not paths:
+    sys.exit("bench_build: cargo reported no imgraph binary")
+print(paths[-1])'
+}
 
 # bench_enter SCRIPT ARGS...: phase 1 (see above). Returns only when already inside the test environment.
 bench_enter() {
@@ -36,7 +51,9 @@ bench_enter() {
     command -v openssl >/dev/null || bdie "openssl not found"
     if [[ -z ${IMGRAPH_BENCH_BIN:-} ]]; then
         blog "cargo build --release --locked"
-        cargo build --release --locked --quiet
+        # Passed on to phase 2 (which would otherwise build again to learn the path).
+        IMGRAPH_BENCH_BUILT=$(bench_build)
+        export IMGRAPH_BENCH_BUILT
     fi
     # The wrapper runs from a copy in memory: bash reads a script file as it goes, so an edit of the file while a
     # benchmark runs (a shared work tree) would otherwise break the wrapper's last lines.
@@ -83,7 +100,10 @@ bench_init() {
     trap 'exit 143' TERM
     BENCH_TMP=$(mktemp -d "/tmp/imgraph-bench-$name.XXXXXX")
     IMGRAPH="$BENCH_TMP/imgraph"
-    cp "${IMGRAPH_BENCH_BIN:-$BENCH_REPO/target/release/imgraph}" "$IMGRAPH"
+    local bin=${IMGRAPH_BENCH_BIN:-${IMGRAPH_BENCH_BUILT:-}}
+    # Started inside an environment already: nothing built yet.
+    [[ -n $bin ]] || bin=$(bench_build)
+    cp "$bin" "$IMGRAPH"
 
     venv=${IMGRAPH_BENCH_VENV:-$HOME/.cache/imgraph-bench/docker-pkg-$DOCKER_PKG_VERSION}
     if ! "$venv/bin/python" -c 'import importlib.metadata as m, sys

@@ -10,6 +10,7 @@
 #   htpasswd (bcrypt, for the auth registry) -> apache2-utils
 #   curl (readiness probes)                 -> curl
 #   openssl (the TLS daemon's test certs)   -> openssl
+#   ip (the private daemon's own bridge)     -> iproute2
 # A machine that already has everything does no apt work at all.
 # Must run as root (CI does).
 set -euo pipefail
@@ -39,6 +40,7 @@ need docker-registry docker-registry
 need htpasswd apache2-utils
 need curl curl
 need openssl openssl
+need ip iproute2
 have_static_busybox || missing+=(busybox-static)
 
 if ((${#missing[@]} == 0)); then

@@ -5,8 +5,11 @@
 # In a fresh temp dir (mktemp -d) this starts, as root:
 #   * a private containerd (own socket, root, state dir) and a private dockerd
 #     using it (own socket, data-root, exec-root, pidfile, config file,
-#     cgroup parent; no iptables, no bridge, no ip_forward change; cgroupfs
-#     cgroup driver). Storage driver: overlay2 if an overlay mount works on
+#     cgroup parent, bridge; no iptables, no ip_forward change; cgroupfs
+#     cgroup driver). The bridge, imgraph-XXXXXX (named after the temp dir),
+#     is created here with an address in a random free private /24 and
+#     deleted on exit; the host's docker0 is never touched.
+#     Storage driver: overlay2 if an overlay mount works on
 #     the temp dir's filesystem, else vfs
 #     (override with IMGRAPH_TEST_STORAGE_DRIVER). The same dockerd also
 #     listens on tcp://127.0.0.1:<free port> with --tlsverify: a throw-away
@@ -31,16 +34,19 @@
 #     the daemon's own files are in the sibling <tmp>/tls/server)
 # and on exit (normal, INT or TERM) stops everything it started by PID
 # (dockerd, containerd, registries; then, if dockerd died or hung, container
-# processes found by our cgroup and shims found by our socket path), unmounts
-# whatever is left mounted under the temp dir, removes it and our cgroups,
-# and exits with CMD's exit code.
+# processes found by our cgroup and shims found by our socket path), deletes
+# the bridge, unmounts whatever is left mounted under the temp dir, removes it
+# and our cgroups, and exits with CMD's exit code. Nothing else on the host
+# (interfaces, addresses, routes, sysctls, iptables) is changed; the
+# integration test tests/it/host.rs checks that.
 #
 # Optional: IMGRAPH_TEST_LOG_DIR=DIR copies the daemon/registry logs there
 # before the temp dir is removed.
 # Dependencies: scripts/install-test-deps.sh.
 
-# Some functions are only called from traps or by name (SC2329 is noise here).
-# shellcheck disable=SC2329
+# Some functions are only called from traps or by name: the unreachable-code
+# warning (SC2329; SC2317 in ShellCheck before 0.10) is noise here.
+# shellcheck disable=SC2317,SC2329
 set -euo pipefail
 
 log() { printf 'with-test-env: %s\n' "$*" >&2; }
@@ -52,7 +58,7 @@ if (($# == 0)); then
 fi
 ((EUID == 0)) || die "must run as root (it starts dockerd)"
 for c in dockerd containerd containerd-shim-runc-v2 runc docker docker-registry \
-    htpasswd curl openssl setsid mount umount; do
+    htpasswd curl openssl setsid mount umount ip; do
     command -v "$c" >/dev/null 2>&1 ||
         die "'$c' not found; run scripts/install-test-deps.sh"
 done
@@ -66,6 +72,7 @@ DOCKERD_PID=""
 CONTAINERD_PID=""
 REGISTRY_PIDS=()
 CGROUP_PARENT=""
+BRIDGE="" # set once we have created it (never delete someone else's)
 CLEANED_UP=""
 
 # ---------------------------------------------------------------------------
@@ -194,6 +201,11 @@ cleanup() {
     kill_leftovers container_pids KILL
     kill_leftovers shim_pids TERM KILL
     remove_cgroups
+    # After dockerd: it would otherwise notice its bridge going away.
+    if [[ -n $BRIDGE ]]; then
+        ip link delete "$BRIDGE" type bridge ||
+            log "warning: could not delete bridge $BRIDGE"
+    fi
 
     if [[ -n ${IMGRAPH_TEST_LOG_DIR:-} ]]; then
         mkdir -p "$IMGRAPH_TEST_LOG_DIR" &&
@@ -362,6 +374,86 @@ EOF
     done
 }
 
+# --- bridge -------------------------------------------------------------------
+# The private dockerd needs a bridge of its own. With --bridge=none, dockerd
+# 20.10 deletes the interface docker0 at startup (the host daemon's bridge, if
+# there is one), and without --bridge it would take docker0 over. dockerd only
+# ever creates docker0 itself: a bridge named by --bridge must already exist,
+# and --bip cannot be combined with --bridge ("mutually exclusive"), so the
+# bridge's IPv4 address is set here. dockerd needs one: it becomes the
+# default network's subnet and gateway, and without it dockerd would assign
+# the first free pool of its defaults, 172.17.0.0/16, the host daemon's usual
+# range. Unique per run: named after the temp dir (at most 15 characters).
+BRIDGE_NAME="imgraph-${TMP_ROOT##*.}"
+
+ip4_to_int() { # ip4_to_int A.B.C.D
+    local a b c d
+    IFS=. read -r a b c d <<<"$1"
+    echo $(((a << 24) | (b << 16) | (c << 8) | d))
+}
+
+# route_overlaps FIRST LAST: true if an IPv4 route of any table (default
+# routes aside) covers an address in [FIRST, LAST] (integers). Every address
+# on an interface has a route in table local, so this sees addresses too,
+# including the other test environments' bridges.
+route_overlaps() {
+    local first=$1 last=$2 words dst len lo hi
+    while read -r -a words; do
+        ((${#words[@]})) || continue
+        dst=${words[0]}
+        case $dst in
+        unicast | local | broadcast | multicast | anycast | unreachable | \
+            blackhole | prohibit | throw | nat) dst=${words[1]:-} ;;
+        esac
+        [[ $dst =~ ^([0-9]+\.){3}[0-9]+(/[0-9]+)?$ ]] || continue # default, nexthop lines
+        len=32
+        [[ $dst == */* ]] && len=${dst#*/}
+        lo=$(($(ip4_to_int "${dst%/*}") & ~((1 << (32 - len)) - 1) & 0xFFFFFFFF))
+        hi=$((lo | ((1 << (32 - len)) - 1)))
+        ((lo <= last && hi >= first)) && return 0
+    done < <(ip -4 route show table all)
+    return 1
+}
+
+# pick_bridge_net: A.B.C of a random /24 that no route touches: in 10.0.0.0/8,
+# else (a VPN may route all of it) in 172.16.0.0/16, which is in none of
+# dockerd's default pools.
+pick_bridge_net() {
+    local i net first
+    for ((i = 0; i < 128; i++)); do
+        if ((i < 64)); then
+            net="10.$((RANDOM % 256)).$((RANDOM % 256))"
+        else
+            net="172.16.$((RANDOM % 256))"
+        fi
+        first=$(ip4_to_int "$net.0")
+        route_overlaps "$first" "$((first + 255))" || { echo "$net"; return 0; }
+    done
+    die "no free /24 found for the bridge in 10.0.0.0/8 or 172.16.0.0/16"
+}
+
+create_bridge() {
+    local net
+    net=$(pick_bridge_net)
+    ip link add "$BRIDGE_NAME" type bridge ||
+        die "could not create bridge $BRIDGE_NAME (left over from a killed run? then delete it: ip link delete $BRIDGE_NAME)"
+    BRIDGE=$BRIDGE_NAME
+    # No IPv6 on it (the daemon runs without --ipv6): no link-local address
+    # and routes for it. A sysctl of this interface only.
+    if [[ -e /proc/sys/net/ipv6/conf/$BRIDGE/disable_ipv6 ]]; then
+        echo 1 >"/proc/sys/net/ipv6/conf/$BRIDGE/disable_ipv6"
+    fi
+    # noprefixroute: no route for the /24 enters the host's main table, so
+    # should that subnet be in use beyond the default route, only traffic to
+    # this one address changes while we run. Containers on the default
+    # network (a RUN step of a build that does not ask for network none)
+    # get an address here but reach nothing: no forwarding, no masquerade,
+    # and no route back from the host.
+    ip address add "$net.1/24" dev "$BRIDGE" noprefixroute ||
+        die "could not add $net.1/24 to bridge $BRIDGE"
+    BRIDGE_ADDR="$net.1/24"
+}
+
 # --- dockerd ----------------------------------------------------------------
 DOCKER_SOCK="$TMP_ROOT/docker.sock"
 DOCKERD_LOG="$TMP_ROOT/dockerd.log"
@@ -408,7 +500,7 @@ launch_dockerd() { # launch_dockerd DRIVER
         --exec-opt native.cgroupdriver=cgroupfs \
         --cgroup-parent "/$CGROUP_PARENT" \
         --iptables=false --ip6tables=false --ip-forward=false --ip-masq=false \
-        --bridge=none \
+        --bridge "$BRIDGE" \
         --shutdown-timeout 5 \
         >>"$DOCKERD_LOG" 2>&1 </dev/null &
     DOCKERD_PID=$!
@@ -515,6 +607,7 @@ if ! make_tls_certs >"$TMP_ROOT/tls.log" 2>&1; then
     die "could not make the TLS certificates"
 fi
 start_containerd
+create_bridge
 if ! start_dockerd "$DRIVER"; then
     if [[ $DRIVER == overlay2 && -z $DRIVER_FORCED ]]; then
         log "dockerd failed with overlay2; retrying with vfs"
@@ -572,7 +665,7 @@ rm -rf "$ctx"
 
 log "ready in $((SECONDS - START_SECONDS))s: storage=$DRIVER" \
     "DOCKER_HOST=$DOCKER_HOST registry=$REGISTRY auth-registry=$AUTH_REGISTRY" \
-    "tls-host=$IMGRAPH_TEST_TLS_HOST"
+    "tls-host=$IMGRAPH_TEST_TLS_HOST bridge=$BRIDGE ($BRIDGE_ADDR)"
 
 # --- run CMD ----------------------------------------------------------------
 # CMD runs in the background so that a TERM sent to this script reaches the

@@ -7,6 +7,7 @@ mod engine;
 mod errors;
 mod graph;
 mod harness;
+mod host;
 mod isolation;
 mod prune;
 mod publish;
