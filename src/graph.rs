@@ -258,11 +258,6 @@ impl Graph {
         self.neighbors(image, Direction::Incoming)
     }
 
-    /// The direct children of `image`, sorted.
-    pub fn children(&self, image: ImageId) -> Vec<ImageId> {
-        self.neighbors(image, Direction::Outgoing)
-    }
-
     fn neighbors(&self, image: ImageId, direction: Direction) -> Vec<ImageId> {
         let set: BTreeSet<ImageId> = self.dag.neighbors_directed(node(image), direction).map(id).collect();
         set.into_iter().collect()

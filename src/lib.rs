@@ -7,29 +7,29 @@
 //! Docker reference and Debian version grammars, [`files`] of reading a tree's files safely, and [`exit`] of
 //! the process exit codes.
 
-pub mod analysis;
+pub(crate) mod analysis;
 pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod definition;
-pub mod diagnostic;
-pub mod discover;
+pub(crate) mod diagnostic;
+pub(crate) mod discover;
 pub mod engine;
-pub mod execute;
+pub(crate) mod execute;
 pub mod exit;
-pub mod files;
+pub(crate) mod files;
 #[cfg(test)]
 mod fuzz;
-pub mod graph;
-pub mod plan;
-pub mod prune;
+pub(crate) mod graph;
+pub(crate) mod plan;
+pub(crate) mod prune;
 pub mod reference;
 pub mod registry;
-pub mod report;
-pub mod settings;
-pub mod timestamp;
+pub(crate) mod report;
+pub(crate) mod settings;
+pub(crate) mod timestamp;
 pub mod tree;
-pub mod update;
+pub(crate) mod update;
 
 /// Locks `mutex`, taking the data even if a panicking thread poisoned it: every value shared this way stays
 /// consistent between statements, so a panic elsewhere must not take the run down with it.

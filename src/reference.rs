@@ -115,6 +115,12 @@ pub fn check_repository(repository: &str) -> Result<(), String> {
         .map_or(Ok(()), |p| Err(format!("`{repository}` is not a valid Docker repository: {p}")))
 }
 
+/// Checks a registry address, `host[:port]` (a domain, an IPv4 address or a bracketed IPv6 one).
+pub fn check_registry(host: &str) -> Result<(), String> {
+    let problem = if host.is_empty() { Some("it is empty".to_owned()) } else { domain_problem(host) };
+    problem.map_or(Ok(()), |p| Err(format!("`{host}` is not a valid registry address: {p}")))
+}
+
 /// Checks a tag against Docker's grammar `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
 pub fn check_tag(tag: &str) -> Result<(), String> {
     tag_problem(tag).map_or(Ok(()), |p| Err(format!("`{tag}` is not a valid Docker tag: {p}")))
@@ -330,6 +336,16 @@ mod tests {
         assert!(check_digest(&hex).is_err());
         assert!(check_digest(&format!("9sha:{hex}")).is_err());
         assert_eq!(check_digest(&format!("multihash+base58:{hex}")), Ok(()));
+    }
+
+    #[test]
+    fn registry_addresses() {
+        for ok in ["reg.example", "localhost:5000", "127.0.0.1:443", "[::1]:5000", "myregistry"] {
+            assert_eq!(check_registry(ok), Ok(()), "{ok}");
+        }
+        for bad in ["", "reg/x", "reg?x", "reg example", "reg:port", "-reg"] {
+            assert!(check_registry(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -157,7 +157,6 @@ impl Author {
 /// One changelog to rewrite.
 #[derive(Debug, Clone)]
 pub struct Change {
-    pub image: ImageId,
     pub name: String,
     /// The changelog, as the tree names it.
     pub path: PathBuf,
@@ -289,17 +288,7 @@ fn change(
     if top.package != image.name || top.version != new_version {
         return Err(entry_error(format!("it reads back as {} {}", top.package, top.version)));
     }
-    Ok(Change {
-        image: index,
-        name: image.name.clone(),
-        path,
-        old_version: current,
-        new_version,
-        refresh: false,
-        entry,
-        old,
-        target,
-    })
+    Ok(Change { name: image.name.clone(), path, old_version: current, new_version, refresh: false, entry, old, target })
 }
 
 /// `--version` must be a Debian version, a legal Docker tag, and sort after the current one (an equal or lower

@@ -32,6 +32,7 @@ use tokio::sync::{OnceCell, Semaphore};
 
 use crate::config::Config;
 use crate::lock;
+use crate::reference::{self, Reference};
 use auth::{Challenge, TokenAnswer};
 use credentials::normalize_host;
 use transport::InsecureRegistries;
@@ -178,7 +179,7 @@ impl Auth {
 }
 
 /// One repository on one registry, with the address its API answers at.
-struct Target<'a> {
+struct Endpoint<'a> {
     registry: &'a str,
     /// `https://host[:port]` or `http://…`.
     origin: String,
@@ -305,7 +306,7 @@ const PING_TIMEOUT: Duration = Duration::from_secs(15);
 /// The realm rule: whether the registry's credentials may go to the token `realm` of `target`. Over HTTPS, yes.
 /// Over plain HTTP only where they travel in cleartext already: the registry itself is being reached over plain
 /// HTTP, and the realm is on its host.
-fn credentials_may_go_to(realm: &Url, target: &Target<'_>) -> bool {
+fn credentials_may_go_to(realm: &Url, target: &Endpoint<'_>) -> bool {
     match realm.scheme() {
         "https" => true,
         "http" => {
@@ -335,24 +336,11 @@ fn authority(url: &Url) -> String {
     }
 }
 
-/// Reference parts that go into a URL path: checked so that odd input cannot reach another endpoint.
+/// Reference parts that go into a URL path: checked against Docker's grammar, so that odd input cannot reach
+/// another endpoint.
 fn validate(registry: &str, repository: &str, tag: &str) -> Result<(), String> {
-    if registry.is_empty() || registry.contains(['/', '?', '#', '@']) || registry.contains(char::is_whitespace) {
-        return Err(format!("invalid registry address `{registry}`"));
-    }
-    let component_ok = |c: &str| {
-        !c.is_empty() && c.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
-    };
-    if !repository.split('/').all(component_ok) {
-        return Err(format!("invalid repository name `{repository}`"));
-    }
-    let tag_ok = tag.len() <= 128
-        && tag.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
-        && tag.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
-    if !tag_ok {
-        return Err(format!("invalid tag `{tag}`"));
-    }
-    Ok(())
+    reference::check_registry(registry)?;
+    Reference::parse(&format!("{registry}/{repository}:{tag}")).map(drop)
 }
 
 fn digest_header(response: &Response) -> Option<String> {
@@ -409,7 +397,7 @@ impl Inner {
         }
     }
 
-    async fn target<'a>(&self, registry: &'a str, repository: &str) -> Target<'a> {
+    async fn target<'a>(&self, registry: &'a str, repository: &str) -> Endpoint<'a> {
         // Docker Hub's API lives at registry-1.docker.io, and its official images under `library/`.
         let (host, repository) = if normalize_host(registry) == "docker.io" {
             let repository =
@@ -421,7 +409,7 @@ impl Inner {
         let insecure = self.is_insecure(registry).await;
         let plain_http = insecure && !self.answers_https(host).await;
         let scheme = if plain_http { "http" } else { "https" };
-        Target { registry, origin: format!("{scheme}://{host}"), plain_http, insecure, repository }
+        Endpoint { registry, origin: format!("{scheme}://{host}"), plain_http, insecure, repository }
     }
 
     /// Whether dockerd would call `registry` (`host[:port]`) insecure; see [`InsecureRegistries`]. Docker Hub
@@ -469,7 +457,7 @@ impl Inner {
         &self,
         method: reqwest::Method,
         url: &Url,
-        target: &Target<'_>,
+        target: &Endpoint<'_>,
         auth: &Auth,
     ) -> Result<Response, String> {
         let request = |http: &reqwest::Client| {
@@ -479,7 +467,7 @@ impl Inner {
     }
 
     /// The digest by GET, for registries that leave it out of HEAD answers; best effort, as presence is known.
-    async fn digest_by_get(&self, url: &Url, target: &Target<'_>, auth: &Auth) -> Option<String> {
+    async fn digest_by_get(&self, url: &Url, target: &Endpoint<'_>, auth: &Auth) -> Option<String> {
         let response = self.manifest(reqwest::Method::GET, url, target, auth).await.ok()?;
         (response.status() == StatusCode::OK).then(|| digest_header(&response)).flatten()
     }
@@ -536,7 +524,7 @@ impl Inner {
     }
 
     /// What to send before any 401, from what this registry asked for earlier.
-    async fn known_auth(&self, target: &Target<'_>) -> Result<Auth, String> {
+    async fn known_auth(&self, target: &Endpoint<'_>) -> Result<Auth, String> {
         let challenge = lock(&self.challenges).get(target.registry).cloned();
         match challenge {
             None => Ok(Auth::Anonymous),
@@ -548,7 +536,7 @@ impl Inner {
     }
 
     /// What to send after a 401 carrying `response`'s challenge, given that `sent` was refused.
-    async fn answer_challenge(&self, target: &Target<'_>, response: &Response, sent: &Auth) -> Result<Auth, String> {
+    async fn answer_challenge(&self, target: &Endpoint<'_>, response: &Response, sent: &Auth) -> Result<Auth, String> {
         let headers = response.headers().get_all(WWW_AUTHENTICATE).iter().filter_map(|v| v.to_str().ok());
         let Some(challenge) = auth::pick_challenge(headers) else {
             return Err(format!(
@@ -579,7 +567,7 @@ impl Inner {
     /// The cached token for `target`'s pull scope unless it is `stale` (just refused), else a new one.
     async fn token(
         &self,
-        target: &Target<'_>,
+        target: &Endpoint<'_>,
         realm: &str,
         service: Option<&str>,
         stale: Option<&str>,
@@ -599,7 +587,7 @@ impl Inner {
 
     async fn fetch_token(
         &self,
-        target: &Target<'_>,
+        target: &Endpoint<'_>,
         realm: &str,
         service: Option<&str>,
         scope: &str,
@@ -705,7 +693,7 @@ mod tests {
 
     #[test]
     fn realm_rule() {
-        let target = |origin: &str| Target {
+        let target = |origin: &str| Endpoint {
             registry: "reg.example:5000",
             origin: origin.to_owned(),
             plain_http: origin.starts_with("http:"),

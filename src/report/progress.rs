@@ -124,10 +124,6 @@ impl Reporter {
         Self { style, multi, overall, bars: Mutex::new(HashMap::new()), out: Mutex::new(()) }
     }
 
-    pub fn style(&self) -> Style {
-        self.style
-    }
-
     /// A line for humans: above the live display, or timestamped on stderr; nothing in JSON mode.
     pub fn note(&self, message: &str) {
         match (&self.multi, self.style) {
