@@ -796,6 +796,12 @@ mod tests {
         assert!(render_with(&config, &[], recursive, &[]).is_err());
     }
 
+    /// Found by the property test: a string that never closes kept the line continuation's newline out.
+    #[test]
+    fn an_unclosed_string_keeps_line_numbers() {
+        assert_eq!(python_string_escapes("{%'\\\n").map(|s| s.matches('\n').count()), Some(1));
+    }
+
     #[test]
     fn non_ascii_next_to_backslashes_is_fine() {
         // A pasted smart quote inside `{{ }}` once made the escape rewriter slice inside a character.
