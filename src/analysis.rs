@@ -65,6 +65,18 @@ impl Analysis {
                 }
             }
         }
+        for (id, reason) in &broken {
+            tracing::info!(image = tree[*id].name, reason, "cannot be built");
+        }
+        for (id, by) in &blocked {
+            tracing::info!(
+                image = tree[*id].name,
+                needs = tree[*by].name,
+                "cannot be built: it needs an image that cannot"
+            );
+        }
+        let (images, cycles) = (tree.len(), graph.cycles.len());
+        tracing::info!(images, broken = broken.len(), blocked = blocked.len(), cycles, "analysed");
         Ok(Self { tree, rendered, deps, graph, diagnostics, broken, blocked })
     }
 

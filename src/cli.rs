@@ -1,8 +1,10 @@
 //! The command line, as clap definitions only: parsing lives here, meaning lives in [`crate::commands`].
 
-use std::path::PathBuf;
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+use clap_complete::engine::{ArgValueCompleter, CompletionCandidate};
 
 /// Build, verify and publish a tree of interdependent container images, in dependency order.
 ///
@@ -15,8 +17,30 @@ pub struct Cli {
     #[arg(short = 'c', long = "config", visible_alias = "configfile", global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
+    /// Explain the decisions on stderr: -v what was asked and answered, -vv debug, -vvv trace (RUST_LOG
+    /// overrides)
+    #[arg(short, long, action = ArgAction::Count, global = true)]
+    pub verbose: u8,
+
+    /// Say nothing but errors and data
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// Format of the -v logs on stderr
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// Format of the diagnostic logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// One line per event
+    Text,
+    /// One JSON object per event
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -41,11 +65,47 @@ pub enum Command {
     /// Add a changelog entry to an image and to every image that depends on it, with new versions (no Docker
     /// needed)
     Update(UpdateArgs),
+    /// Print the shell completion script (`source <(imgraph completions bash)`); it completes commands,
+    /// options, and image names for --select and `update NAME`
+    Completions(CompletionsArgs),
+    /// Print the manual page (`imgraph man | man -l -`)
+    Man,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell
+    #[arg(value_enum)]
+    pub shell: Shell,
+}
+
+/// Shells with completions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+    Elvish,
+    Powershell,
+}
+
+impl Shell {
+    /// The name clap_complete knows the shell by.
+    pub fn name(self) -> &'static str {
+        match self {
+            Shell::Bash => "bash",
+            Shell::Zsh => "zsh",
+            Shell::Fish => "fish",
+            Shell::Elvish => "elvish",
+            Shell::Powershell => "powershell",
+        }
+    }
 }
 
 #[derive(Debug, Args)]
 pub struct UpdateArgs {
     /// The image to update: its exact name, or a glob over names if it has glob characters (`php8.1-*`)
+    #[arg(add = ArgValueCompleter::new(complete_image_names))]
     pub name: String,
 
     /// The tree to scan: the whole tree, so that every image depending on NAME is found
@@ -56,7 +116,7 @@ pub struct UpdateArgs {
     pub reason: String,
 
     /// NAME's new version [default: an automatic bump, as for every dependent]
-    #[arg(short = 'v', long, value_name = "V")]
+    #[arg(long, value_name = "V")]
     pub version: Option<String>,
 
     /// Print the entries that would be added, per changelog, and write nothing
@@ -70,7 +130,7 @@ pub struct PruneArgs {
     pub directory: PathBuf,
 
     /// Only the images matching GLOB (name, name:tag or full label), not the images they depend on; repeatable
-    #[arg(long = "select", value_name = "GLOB")]
+    #[arg(long = "select", value_name = "GLOB", add = ArgValueCompleter::new(complete_image_names))]
     pub patterns: Vec<String>,
 
     /// With --select: also every image that depends on a selected one
@@ -181,7 +241,7 @@ pub enum GraphFormat {
 #[derive(Debug, Args)]
 pub struct SelectArgs {
     /// Only images matching GLOB (name, name:tag or full label), plus the images they depend on; repeatable
-    #[arg(long = "select", value_name = "GLOB")]
+    #[arg(long = "select", value_name = "GLOB", add = ArgValueCompleter::new(complete_image_names))]
     pub patterns: Vec<String>,
 
     /// With --select: also every image that depends on a selected one
@@ -205,4 +265,44 @@ pub struct CheckArgs {
     /// Print the problems as a JSON array on stdout
     #[arg(long)]
     pub json: bool,
+}
+
+/// Options whose value is the next word, so that it is not taken for the tree's DIRECTORY.
+const VALUED_OPTIONS: [&str; 12] = [
+    "-c",
+    "--config",
+    "--configfile",
+    "--select",
+    "-j",
+    "--jobs",
+    "--log-dir",
+    "--verify-timeout",
+    "--format",
+    "--nightly",
+    "--reason",
+    "--version",
+];
+
+/// Image names for shell completion: those of the tree named on the command line being completed (the first
+/// word that is a directory), else of the current directory. Reads changelogs only.
+fn complete_image_names(current: &OsStr) -> Vec<CompletionCandidate> {
+    let words: Vec<String> = std::env::args().skip_while(|a| a != "--").skip(2).collect();
+    let mut dir = None;
+    let mut skip_next = false;
+    for word in &words {
+        if std::mem::take(&mut skip_next) {
+            continue;
+        }
+        skip_next = VALUED_OPTIONS.contains(&word.as_str());
+        if !word.starts_with('-') && Path::new(word).is_dir() {
+            dir = Some(PathBuf::from(word));
+            break;
+        }
+    }
+    let current = current.to_string_lossy();
+    crate::tree::image_names(dir.as_deref().unwrap_or(Path::new(".")))
+        .into_iter()
+        .filter(|name| name.starts_with(current.as_ref()))
+        .map(CompletionCandidate::new)
+        .collect()
 }

@@ -10,12 +10,13 @@ use std::time::SystemTime;
 use tokio_util::sync::CancellationToken;
 
 use crate::analysis::Analysis;
-use crate::cli::Cli;
+use crate::cli::{Cli, Shell};
 use crate::diagnostic::Diagnostic;
 use crate::discover::DiscoverError;
 use crate::engine::{Engine, EngineError};
 use crate::execute::{self, BuildOptions, Pushed, Services};
 use crate::exit;
+use crate::logging::{self, Verbosity};
 use crate::plan::{self, State};
 use crate::prune::{self, PruneError};
 use crate::registry::{RegistryClient, RegistryError};
@@ -99,8 +100,11 @@ impl From<PruneError> for Error {
 
 /// Runs the parsed command line; returns the exit code of a command that ran to its end.
 pub fn run(cli: Cli) -> Result<u8, Error> {
+    logging::init(Verbosity { verbose: cli.verbose, quiet: cli.quiet }, cli.log_format);
     let (config, command) = settings::resolve(cli)?;
     match command {
+        Command::Completions(shell) => completions_command(shell),
+        Command::Man => man_command(),
         Command::Graph(settings) => graph_command(Analysis::of(&settings.directory, config, None)?, &settings),
         Command::Render(settings) => render_command(Tree::scan(&settings.directory, config, None)?, &settings),
         Command::Check(settings) => check_command(Analysis::of(&settings.directory, config, None)?, &settings),
@@ -310,6 +314,26 @@ fn update_command(analysis: Analysis, settings: &UpdateSettings) -> Result<u8, E
         plan.write()?;
     }
     report::update(&printer, &plan, settings.dry_run)?;
+    Ok(exit::SUCCESS)
+}
+
+/// The completion script of `shell`: it asks imgraph itself (through `COMPLETE=<shell>`, see `main`) for
+/// commands, options and image names as you type.
+fn completions_command(shell: Shell) -> Result<u8, Error> {
+    let shells = clap_complete::env::Shells::builtins();
+    let completer = shells
+        .completer(shell.name())
+        .ok_or_else(|| Error::Output(io::Error::other(format!("no completions for {}", shell.name()))))?;
+    // The script calls this very binary back, wherever it lives.
+    let program = std::env::current_exe().map_or_else(|_| "imgraph".to_owned(), |p| p.to_string_lossy().into_owned());
+    Printer::new(false).data(|out| completer.write_registration("COMPLETE", "imgraph", "imgraph", &program, out))?;
+    Ok(exit::SUCCESS)
+}
+
+/// The manual page, generated from the command-line definitions.
+fn man_command() -> Result<u8, Error> {
+    let page = clap_mangen::Man::new(<Cli as clap::CommandFactory>::command());
+    Printer::new(false).data(|out| page.render(out))?;
     Ok(exit::SUCCESS)
 }
 

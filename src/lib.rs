@@ -21,6 +21,7 @@ pub(crate) mod files;
 #[cfg(test)]
 mod fuzz;
 pub(crate) mod graph;
+pub(crate) mod logging;
 pub(crate) mod plan;
 pub(crate) mod prune;
 pub mod reference;

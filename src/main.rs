@@ -2,9 +2,11 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 fn main() -> ExitCode {
+    // A shell asking for completions (`COMPLETE=bash imgraph -- …`) is answered here, and the process ends.
+    clap_complete::CompleteEnv::with_factory(imgraph::cli::Cli::command).complete();
     let cli = imgraph::cli::Cli::parse();
     match imgraph::commands::run(cli) {
         Ok(code) => ExitCode::from(code),

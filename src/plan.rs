@@ -86,7 +86,12 @@ pub async fn classify(
     let lookups = futures_util::stream::iter(selected.iter().copied())
         .map(|id| classify_one(analysis, id, registry, engine, mode))
         .buffered(LOOKUP_CONCURRENCY);
-    lookups.collect::<Vec<_>>().await.into_iter().collect()
+    let planned: Vec<Planned> = lookups.collect::<Vec<_>>().await.into_iter().collect::<Result<_, _>>()?;
+    for p in &planned {
+        let image = &analysis.tree[p.image];
+        tracing::info!(image = image.name, tag = image.tag, state = p.state.as_str(), reason = p.reason, "planned");
+    }
+    Ok(planned)
 }
 
 async fn classify_one(
@@ -116,6 +121,7 @@ async fn classify_one(
             Some(registry.tag_state(host, repository_path(image, host), &image.tag).await)
         }
     };
+    tracing::debug!(image = image.name, ?mode, "asking the registry and the daemon");
     Ok(match mode {
         // Registry first; the daemon is asked only about what the registry lacks (a no-op run of a published
         // tree then costs one HEAD per image and nothing else).

@@ -22,6 +22,10 @@ pub enum Command {
     Build(BuildSettings),
     Prune(PruneSettings),
     Update(UpdateSettings),
+    /// Print a shell's completion script.
+    Completions(cli::Shell),
+    /// Print the manual page.
+    Man,
 }
 
 /// Why the command line cannot be resolved.
@@ -116,6 +120,9 @@ pub fn resolve(cli: Cli) -> Result<(Config, Command), SettingsError> {
         cli::Command::Build(args) | cli::Command::Publish(args) => &args.directory,
         cli::Command::Prune(args) => &args.directory,
         cli::Command::Update(args) => &args.directory,
+        // These read no tree and no config.
+        cli::Command::Completions(args) => return Ok((Config::defaults(), Command::Completions(args.shell))),
+        cli::Command::Man => return Ok((Config::defaults(), Command::Man)),
     };
     let config = Config::load(cli.config.as_deref(), Some(directory), config::user_config_path().as_deref())?;
     let command = match cli.command {
@@ -153,6 +160,8 @@ pub fn resolve(cli: Cli) -> Result<(Config, Command), SettingsError> {
             version: args.version,
             dry_run: args.dry_run,
         }),
+        cli::Command::Completions(args) => Command::Completions(args.shell),
+        cli::Command::Man => Command::Man,
     };
     Ok((config, command))
 }

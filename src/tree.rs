@@ -277,13 +277,31 @@ impl Tree {
 
     fn render_one(&self, id: ImageId) -> Result<Rendered, Diagnostic> {
         let image = &self[id];
+        let started = std::time::Instant::now();
         let dockerfile = self.render(id).map_err(|e| template_diagnostic(&e).for_image(&image.name))?;
+        let elapsed_us = started.elapsed().as_micros();
+        tracing::debug!(image = image.name, bytes = dockerfile.len(), elapsed_us, "rendered");
         let references = dockerfile::image_references(&dockerfile).map_err(|e| {
             Diagnostic::error(image.template_path(), format!("rendered Dockerfile, line {}: {}", e.line, e.message))
                 .for_image(&image.name)
         })?;
         Ok(Rendered { dockerfile, references })
     }
+}
+
+/// The names of the images under `root`, sorted, from their changelogs alone: for shell completion, which must
+/// be quick and never fail.
+pub fn image_names(root: &Path) -> Vec<String> {
+    let Ok(discovery) = discover::discover(root) else { return Vec::new() };
+    let mut names: Vec<String> = discovery
+        .image_dirs
+        .iter()
+        .filter_map(|dir| changelog::read_top_entry(&dir.join(CHANGELOG)).ok())
+        .map(|entry| entry.package)
+        .collect();
+    names.sort();
+    names.dedup();
+    names
 }
 
 /// A template error as a diagnostic located in the template (or included) file.
@@ -350,6 +368,7 @@ fn load_image(root: &Path, dir: &Path, config: &Config, tag_suffix: Option<&str>
         .map(|c| c.as_os_str().to_string_lossy())
         .collect::<Vec<_>>()
         .join("/");
+    tracing::debug!(image = name, tag, dir = %dir.display(), problems = problems.len(), "read");
     let image = Image {
         name,
         version: entry.version,

@@ -120,15 +120,27 @@ impl Engine {
     pub async fn connect_to(host: Option<&str>) -> Result<Self, EngineError> {
         let host = host.unwrap_or(DEFAULT_HOST);
         let tls = env_var("DOCKER_TLS_VERIFY").is_some();
+        let started = std::time::Instant::now();
         let (target, docker) = open(host, tls)?;
         let docker = docker.negotiate_version().await.map_err(|e| target.error(e))?;
         docker.ping().await.map_err(|e| target.error(e))?;
+        tracing::info!(
+            host = target.host,
+            tls = target.cert_dir.is_some(),
+            api_version = %docker.client_version(),
+            elapsed_ms = started.elapsed().as_millis(),
+            "connected to the Docker daemon"
+        );
         Ok(Self { docker })
     }
 
     /// The local image `reference`, if the daemon has it.
     pub async fn inspect(&self, reference: &str) -> Result<Option<LocalImage>, EngineError> {
-        match self.docker.inspect_image(reference).await {
+        let started = std::time::Instant::now();
+        let result = self.docker.inspect_image(reference).await;
+        let elapsed_ms = started.elapsed().as_millis();
+        tracing::debug!(endpoint = "GET /images/{name}/json", reference, found = result.is_ok(), elapsed_ms, "daemon");
+        match result {
             Ok(image) => Ok(Some(LocalImage {
                 id: image.id.unwrap_or_default(),
                 labels: image.config.and_then(|c| c.labels).unwrap_or_default().into_iter().collect(),
@@ -213,6 +225,7 @@ impl Engine {
         let options = CreateImageOptionsBuilder::default().from_image(reference.repository()).tag(tag).build();
         let credentials = credentials.map(|c| docker_credentials(c, registry_address(reference)));
         let context = format!("cannot pull {reference}");
+        tracing::info!(endpoint = "POST /images/create", %reference, credentials = credentials.is_some(), "pulling");
         let mut stream = self.docker.create_image(Some(options), None, credentials);
         while let Some(item) = stream.next().await {
             let info = item.map_err(|e| api_error(&context, e))?;
@@ -239,6 +252,7 @@ impl Engine {
         let options = PushImageOptionsBuilder::default().tag(reference.tag().unwrap_or("latest")).build();
         let credentials = credentials.map(|c| docker_credentials(c, registry_address(reference)));
         let context = format!("cannot push {reference}");
+        tracing::info!(endpoint = "POST /images/{name}/push", %reference, credentials = credentials.is_some(), "pushing");
         let mut stream = self.docker.push_image(reference.repository(), Some(options), credentials);
         let mut digest = None;
         let mut failure = None;
@@ -298,6 +312,7 @@ impl Engine {
         let producer = tokio::task::spawn_blocking(move || context::send(&root, &dir, &dockerfile, tx));
         let body = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
 
+        tracing::info!(endpoint = "POST /build", tag = request.tag, no_cache = request.no_cache, "building");
         let mut stream = self.docker.build_image(options, None, Some(bollard::body_try_stream(body)));
         let mut lines = String::new();
         let mut image_id = None;

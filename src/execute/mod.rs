@@ -139,7 +139,9 @@ pub async fn build(
     });
     let worker = run.clone();
     let parents_of = |i: ImageId| run.parents.get(&i).cloned().unwrap_or_default();
-    let outcomes = scheduler::run(&runnable, parents_of, run.options.jobs, run.options.fail_fast, cancel, move |i| {
+    let name_of = |i: ImageId| run.analysis.tree[i].name.clone();
+    let (jobs, fail_fast) = (run.options.jobs, run.options.fail_fast);
+    let outcomes = scheduler::run(&runnable, parents_of, name_of, jobs, fail_fast, cancel, move |i| {
         let run = worker.clone();
         Box::pin(async move { run.image(i).await })
     })

@@ -32,6 +32,7 @@ pub type Work<T> = Pin<Box<dyn Future<Output = Result<T, String>> + Send>>;
 pub async fn run<T: Send + 'static, N: Copy + Ord + Hash + Send + 'static>(
     order: &[N],
     parents: impl Fn(N) -> Vec<N>,
+    name: impl Fn(N) -> String,
     jobs: usize,
     fail_fast: bool,
     cancel: &CancellationToken,
@@ -59,6 +60,7 @@ pub async fn run<T: Send + 'static, N: Copy + Ord + Hash + Send + 'static>(
         while !stopped && !cancel.is_cancelled() && running.len() < jobs.max(1) {
             let Some(Reverse(p)) = ready.pop() else { break };
             let node = order[p];
+            tracing::info!(image = name(node), running = running.len() + 1, jobs, "started");
             let (future, token) = (work(node), cancel.clone());
             let handle = running.spawn(async move { token.run_until_cancelled(future).await });
             tasks.insert(handle.id(), node);
@@ -89,13 +91,17 @@ pub async fn run<T: Send + 'static, N: Copy + Ord + Hash + Send + 'static>(
                     let count = waiting.entry(child).or_default();
                     *count = count.saturating_sub(1);
                     if *count == 0 && !outcomes.contains_key(&child) {
+                        tracing::debug!(image = name(child), "ready: every image it needs is done");
                         ready.push(Reverse(position[&child]));
                     }
                 }
             }
             Some(Err(message)) => {
+                tracing::info!(image = name(node), "failed; what depends on it is skipped");
                 outcomes.insert(node, Outcome::Failed(message));
-                skip_descendants(node, &children, &mut outcomes);
+                for skipped in skip_descendants(node, &children, &mut outcomes) {
+                    tracing::info!(image = name(skipped), because = name(node), "skipped: an image it needs failed");
+                }
                 stopped |= fail_fast;
             }
             None => {
@@ -109,18 +115,22 @@ pub async fn run<T: Send + 'static, N: Copy + Ord + Hash + Send + 'static>(
     outcomes
 }
 
+/// Marks every descendant of `failed` not yet done as skipped; returns them.
 fn skip_descendants<T, N: Copy + Ord + Hash>(
     failed: N,
     children: &HashMap<N, Vec<N>>,
     outcomes: &mut BTreeMap<N, Outcome<T, N>>,
-) {
+) -> Vec<N> {
+    let mut skipped = Vec::new();
     let mut stack: Vec<N> = children.get(&failed).cloned().unwrap_or_default();
     while let Some(node) = stack.pop() {
         if let std::collections::btree_map::Entry::Vacant(entry) = outcomes.entry(node) {
             entry.insert(Outcome::Skipped { because: failed });
+            skipped.push(node);
             stack.extend(children.get(&node).into_iter().flatten().copied());
         }
     }
+    skipped
 }
 
 #[cfg(test)]
@@ -147,17 +157,25 @@ mod tests {
     async fn runs_parents_first_and_in_parallel() {
         let finished = Arc::new(std::sync::Mutex::new(Vec::new()));
         let (active, peak) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-        let outcomes = run(&ORDER, parents, 2, false, &CancellationToken::new(), |n| {
-            let (finished, active, peak) = (finished.clone(), active.clone(), peak.clone());
-            Box::pin(async move {
-                let now = active.fetch_add(1, Ordering::SeqCst) + 1;
-                peak.fetch_max(now, Ordering::SeqCst);
-                tokio::time::sleep(Duration::from_millis(20)).await;
-                active.fetch_sub(1, Ordering::SeqCst);
-                finished.lock().unwrap().push(n);
-                Ok(n)
-            })
-        })
+        let outcomes = run(
+            &ORDER,
+            parents,
+            |n| n.to_string(),
+            2,
+            false,
+            &CancellationToken::new(),
+            |n| {
+                let (finished, active, peak) = (finished.clone(), active.clone(), peak.clone());
+                Box::pin(async move {
+                    let now = active.fetch_add(1, Ordering::SeqCst) + 1;
+                    peak.fetch_max(now, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    active.fetch_sub(1, Ordering::SeqCst);
+                    finished.lock().unwrap().push(n);
+                    Ok(n)
+                })
+            },
+        )
         .await;
         assert!(outcomes.values().all(|o| matches!(o, Outcome::Done(_))));
         let finished = finished.lock().unwrap().clone();
@@ -172,9 +190,15 @@ mod tests {
 
     #[tokio::test]
     async fn a_failure_skips_descendants_only() {
-        let outcomes = run(&ORDER, parents, 4, false, &CancellationToken::new(), |n| {
-            Box::pin(async move { if n == 2 { Err("boom".to_owned()) } else { Ok(()) } })
-        })
+        let outcomes = run(
+            &ORDER,
+            parents,
+            |n| n.to_string(),
+            4,
+            false,
+            &CancellationToken::new(),
+            |n| Box::pin(async move { if n == 2 { Err("boom".to_owned()) } else { Ok(()) } }),
+        )
         .await;
         assert_eq!(outcomes[&2], Outcome::Failed("boom".into()));
         assert_eq!(outcomes[&3], Outcome::Skipped { because: 2 });
@@ -186,9 +210,15 @@ mod tests {
 
     #[tokio::test]
     async fn fail_fast_stops_launching() {
-        let outcomes = run(&ORDER, parents, 1, true, &CancellationToken::new(), |n| {
-            Box::pin(async move { if n == 0 { Err("boom".to_owned()) } else { Ok(()) } })
-        })
+        let outcomes = run(
+            &ORDER,
+            parents,
+            |n| n.to_string(),
+            1,
+            true,
+            &CancellationToken::new(),
+            |n| Box::pin(async move { if n == 0 { Err("boom".to_owned()) } else { Ok(()) } }),
+        )
         .await;
         assert_eq!(outcomes[&0], Outcome::Failed("boom".into()));
         assert_eq!(outcomes[&4], Outcome::Cancelled, "independent work is not started after --fail-fast");
@@ -197,9 +227,15 @@ mod tests {
 
     #[tokio::test]
     async fn a_panic_fails_its_image_only() {
-        let outcomes = run(&ORDER, parents, 2, false, &CancellationToken::new(), |n| {
-            Box::pin(async move { if n == 2 { panic!("bug") } else { Ok(()) } })
-        })
+        let outcomes = run(
+            &ORDER,
+            parents,
+            |n| n.to_string(),
+            2,
+            false,
+            &CancellationToken::new(),
+            |n| Box::pin(async move { if n == 2 { panic!("bug") } else { Ok(()) } }),
+        )
         .await;
         assert_eq!(outcomes[&2], Outcome::Failed("internal error (bug); please report it".into()));
         assert_eq!(outcomes[&3], Outcome::Skipped { because: 2 });
@@ -210,16 +246,24 @@ mod tests {
     async fn cancellation_stops_running_work() {
         let cancel = CancellationToken::new();
         let trigger = cancel.clone();
-        let outcomes = run(&ORDER, parents, 2, false, &cancel, move |n| {
-            let trigger = trigger.clone();
-            Box::pin(async move {
-                if n == 0 {
-                    trigger.cancel();
-                }
-                tokio::time::sleep(Duration::from_secs(30)).await;
-                Ok(())
-            })
-        })
+        let outcomes = run(
+            &ORDER,
+            parents,
+            |n| n.to_string(),
+            2,
+            false,
+            &cancel,
+            move |n| {
+                let trigger = trigger.clone();
+                Box::pin(async move {
+                    if n == 0 {
+                        trigger.cancel();
+                    }
+                    tokio::time::sleep(Duration::from_secs(30)).await;
+                    Ok(())
+                })
+            },
+        )
         .await;
         assert!(outcomes.values().all(|o| *o == Outcome::Cancelled), "{outcomes:?}");
     }

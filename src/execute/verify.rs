@@ -125,8 +125,12 @@ pub async fn verify(
 ) -> Verification {
     let argv = match command_line(config, dir, image) {
         Ok(argv) => argv,
-        Err(missing) => return Verification::Skipped { missing },
+        Err(missing) => {
+            tracing::info!(image, missing = %missing.display(), "no verification script: verified as docker-pkg does");
+            return Verification::Skipped { missing };
+        }
     };
+    tracing::info!(image, command = ?argv, timeout_s = timeout.as_secs(), "verifying");
     let mut command = Command::new(&argv[0]);
     command.args(&argv[1..]).env_clear().stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     // Its own process group, so a timeout or Ctrl-C reaches what the script started too (`sleep`, `docker run`).
@@ -170,6 +174,11 @@ pub async fn verify(
     let result = tokio::time::timeout(timeout, run).await;
     if result.is_ok() {
         group.0 = None;
+    }
+    match &result {
+        Ok(Ok(status)) => tracing::info!(image, exit_code = status.code(), "verification ended"),
+        Ok(Err(e)) => tracing::info!(image, error = %e, "verification did not run"),
+        Err(_) => tracing::info!(image, "verification timed out; killing it"),
     }
     match result {
         Ok(Ok(status)) if status.success() => Verification::Passed,

@@ -15,6 +15,16 @@ pub(crate) enum Challenge {
     },
 }
 
+impl Challenge {
+    /// The scheme's name, for logs.
+    pub(crate) fn scheme(&self) -> &'static str {
+        match self {
+            Challenge::Basic => "Basic",
+            Challenge::Bearer { .. } => "Bearer",
+        }
+    }
+}
+
 /// The most useful challenge among a 401's `WWW-Authenticate` headers (Bearer before Basic).
 pub(crate) fn pick_challenge<'a>(headers: impl IntoIterator<Item = &'a str>) -> Option<Challenge> {
     let mut challenges: Vec<Challenge> = headers.into_iter().filter_map(parse_challenge).collect();

@@ -66,9 +66,12 @@ enum Source {
 /// Credentials for `registry` from the Docker config in `dir`, `None` when it has none (or there is no file).
 pub(crate) async fn from_docker_config(dir: &Path, registry: &str) -> Result<Option<Credentials>, String> {
     let path = dir.join("config.json");
-    let text = match tokio::fs::read(&path).await {
+    let text = match crate::files::read(&path, crate::files::CONFIG_LIMIT) {
         Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(crate::files::ReadError::NotFound) => {
+            tracing::info!(registry, config = %path.display(), "no Docker config, so no credentials from it");
+            return Ok(None);
+        }
         Err(e) => return Err(format!("cannot read Docker config {}: {e}", path.display())),
     };
     let config: DockerConfigFile =
@@ -78,13 +81,20 @@ pub(crate) async fn from_docker_config(dir: &Path, registry: &str) -> Result<Opt
     for source in sources(&config, &host, &path)? {
         match source {
             Source::Helper(name) => {
-                if let Some(found) = run_helper(&format!("docker-credential-{name}"), server).await? {
+                let program = format!("docker-credential-{name}");
+                if let Some(found) = run_helper(&program, server).await? {
+                    tracing::info!(registry, source = %program, kind = found.kind(), "credentials found");
                     return Ok(Some(found));
                 }
+                tracing::info!(registry, source = %program, "the credential helper has nothing for this registry");
             }
-            Source::Entry(found) => return Ok(Some(found)),
+            Source::Entry(found) => {
+                tracing::info!(registry, source = %format!("auths in {}", path.display()), kind = found.kind(), "credentials found");
+                return Ok(Some(found));
+            }
         }
     }
+    tracing::info!(registry, config = %path.display(), "no credentials for this registry in the Docker config");
     Ok(None)
 }
 

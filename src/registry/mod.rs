@@ -68,6 +68,16 @@ pub enum Credentials {
     IdentityToken(String),
 }
 
+impl Credentials {
+    /// What kind of credential this is, for logs (never the secret).
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            Self::Basic { .. } => "username and password",
+            Self::IdentityToken(_) => "identity token",
+        }
+    }
+}
+
 /// Secrets stay out of logs and panics.
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -486,10 +496,31 @@ impl Inner {
         let after = |n: u32| if n > 1 { format!(" after {n} tries") } else { String::new() };
         let mut attempt = 1;
         loop {
+            let request =
+                make(self.client(insecure)).build().map_err(|e| format!("cannot make a request to {address}: {e}"))?;
+            let (method, url) = (request.method().clone(), request.url().clone());
+            // The scheme only: the credential itself never reaches a log.
+            let auth = request
+                .headers()
+                .get(reqwest::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split_whitespace().next())
+                .unwrap_or("none")
+                .to_owned();
+            let started = std::time::Instant::now();
             let result = {
                 let _permit = self.permits.acquire().await.map_err(|e| format!("registry client stopped: {e}"))?;
-                make(self.client(insecure)).send().await
+                self.client(insecure).execute(request).await
             };
+            let elapsed_ms = started.elapsed().as_millis();
+            let url = crate::logging::redact_url(url.as_str());
+            match &result {
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    tracing::info!(%method, url, status, elapsed_ms, auth, attempt, "{who} answered {status}");
+                }
+                Err(e) => tracing::info!(%method, url, elapsed_ms, auth, attempt, error = %e, "{who} did not answer"),
+            }
             let (failure, retry_after) = match result {
                 Ok(response) if response.status() == StatusCode::TOO_MANY_REQUESTS => {
                     let retry_after = response
@@ -518,7 +549,9 @@ impl Inner {
             if attempt >= tries {
                 return Err(failure);
             }
-            tokio::time::sleep(self.retry.delay(attempt, retry_after)).await;
+            let delay = self.retry.delay(attempt, retry_after);
+            tracing::warn!(attempt, of = tries, delay_ms = delay.as_millis(), "{failure}; trying again");
+            tokio::time::sleep(delay).await;
             attempt += 1;
         }
     }
@@ -544,6 +577,11 @@ impl Inner {
                 StatusCode::UNAUTHORIZED
             ));
         };
+        tracing::info!(
+            registry = target.registry,
+            scheme = challenge.scheme(),
+            "the registry asked for authentication"
+        );
         lock(&self.challenges).insert(target.registry.to_owned(), challenge.clone());
         match challenge {
             // Basic credentials just refused are not sent again (some registries lock accounts).
@@ -578,9 +616,18 @@ impl Inner {
         if let Some(token) = cached.as_ref()
             && Some(token.value.as_str()) != stale
         {
+            tracing::debug!(registry = target.registry, scope, "token from the cache");
             return Ok(token.clone());
         }
         let token = self.fetch_token(target, realm, service, &scope).await?;
+        tracing::info!(
+            registry = target.registry,
+            realm = %crate::logging::redact_url(realm),
+            scope,
+            credentials_sent = token.withheld_from.is_none(),
+            refreshed = stale.is_some(),
+            "token fetched"
+        );
         *cached = Some(token.clone());
         Ok(token)
     }
@@ -641,6 +688,7 @@ impl Inner {
                 if let Some((config_host, credentials)) = &self.config_credentials
                     && *config_host == host
                 {
+                    tracing::info!(registry, source = "the config's username and password", "credentials found");
                     return Ok(Some(credentials.clone()));
                 }
                 match &self.docker_config_dir {

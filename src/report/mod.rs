@@ -60,9 +60,11 @@ impl Printer {
         })
     }
 
-    /// A message for humans on stderr.
+    /// A message for humans on stderr (not with `-q`).
     pub fn note(&self, message: impl Display) {
-        eprintln!("{message}");
+        if !crate::logging::quiet() {
+            eprintln!("{message}");
+        }
     }
 
     /// Diagnostics on stderr, one per line.

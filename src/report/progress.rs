@@ -117,6 +117,7 @@ impl Reporter {
                     .unwrap_or_else(|_| ProgressStyle::default_bar())
                     .progress_chars("=> "),
             );
+            crate::logging::set_progress(Some(multi.clone()));
             (Some(multi), Some(overall))
         } else {
             (None, None)
@@ -126,6 +127,9 @@ impl Reporter {
 
     /// A line for humans: above the live display, or timestamped on stderr; nothing in JSON mode.
     pub fn note(&self, message: &str) {
+        if crate::logging::quiet() {
+            return;
+        }
         match (&self.multi, self.style) {
             (Some(multi), _) => multi.suspend(|| eprintln!("{message}")),
             (None, Style::Plain) => self.plain(message),
@@ -158,6 +162,7 @@ impl Reporter {
     pub fn started(&self, name: &str, step: Step) {
         match self.style {
             Style::Json => self.json(&Event::Started { name, step, time: timestamp::rfc3339(SystemTime::now()) }),
+            Style::Plain if crate::logging::quiet() => {}
             Style::Plain => self.plain(&format!("{name}: {}", step.verb())),
             Style::Terminal => {
                 let mut bars = crate::lock(&self.bars);
@@ -208,6 +213,7 @@ impl Reporter {
         if let Some(overall) = &self.overall {
             overall.finish_and_clear();
         }
+        crate::logging::set_progress(None);
         if self.style == Style::Json {
             self.json(&Event::Summary(summary));
             return;

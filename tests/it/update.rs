@@ -181,7 +181,7 @@ fn a_glob_says_what_it_matched() {
         .image("other", "other-lib-c", "1.0", BASE);
     let run = imgraph(tree.path(), &["update", "lib-*", ".", "--reason", "* Rebuild.", "--dry-run"], &[]);
     assert_snapshot!("upd_glob", run.expect(0).transcript());
-    let run = imgraph(tree.path(), &["update", "lib-*", ".", "--reason", "x", "-v", "2.0"], &[]);
+    let run = imgraph(tree.path(), &["update", "lib-*", ".", "--reason", "x", "--version", "2.0"], &[]);
     assert_snapshot!("upd_glob_version", run.expect(3).transcript());
 }
 
