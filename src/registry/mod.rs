@@ -624,7 +624,7 @@ impl Inner {
             registry = target.registry,
             realm = %crate::logging::redact_url(realm),
             scope,
-            credentials_sent = token.withheld_from.is_none(),
+            credentials_withheld = token.withheld_from.is_some(),
             refreshed = stale.is_some(),
             "token fetched"
         );

@@ -3,6 +3,7 @@
 mod build;
 mod conformance;
 mod corpus;
+mod diagnostics;
 mod engine;
 mod errors;
 mod graph;

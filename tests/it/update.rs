@@ -140,7 +140,8 @@ fn updates_the_image_and_its_dependents_only() {
 #[test]
 fn version_applies_to_the_named_image_only() {
     let tree = upd_tree();
-    let run = imgraph(tree.path(), &["update", "dpr-child", ".", "--reason", "* New upstream.", "-v", "2.1"], &[]);
+    let run =
+        imgraph(tree.path(), &["update", "dpr-child", ".", "--reason", "* New upstream.", "--version", "2.1"], &[]);
     assert_snapshot!("upd_version", run.expect(0).transcript());
     let base = std::fs::read_to_string(tree.path().join("base/changelog")).unwrap();
     assert!(base.starts_with("dpr-base (1.0-1) "), "the parent is not touched:\n{base}");
