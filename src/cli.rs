@@ -65,11 +65,65 @@ pub enum Command {
     /// Add a changelog entry to an image and to every image that depends on it, with new versions (no Docker
     /// needed)
     Update(UpdateArgs),
+    /// Print a CI pipeline (GitLab CI or GitHub Actions) with one job per image that needs publishing, each
+    /// needing the jobs of the images it is built on
+    Pipeline(PipelineArgs),
     /// Print the shell completion script (`source <(imgraph completions bash)`); it completes commands,
     /// options, and image names for --select and `update NAME`
     Completions(CompletionsArgs),
     /// Print the manual page (`imgraph man | man -l -`)
     Man,
+}
+
+#[derive(Debug, Args)]
+pub struct PipelineArgs {
+    /// The tree to scan (the jobs name it as given: run this where the jobs run, e.g. the repository's root)
+    pub directory: PathBuf,
+
+    /// The CI
+    #[arg(long, value_enum)]
+    pub format: PipelineFormat,
+
+    #[command(flatten)]
+    pub select: SelectArgs,
+
+    /// A job for every selected image, published or not [default: only those the registry does not have]
+    #[arg(long)]
+    pub all: bool,
+
+    /// The container image the jobs run in (it must have imgraph, or see --install, and reach a Docker daemon)
+    #[arg(long, value_name = "IMAGE")]
+    pub job_image: Option<String>,
+
+    /// A runner tag (GitLab `tags`) or runner label (GitHub `runs-on`) of every job; repeatable
+    #[arg(long = "runner-tag", value_name = "TAG")]
+    pub runner_tags: Vec<String>,
+
+    /// A shell command each job runs first, to install imgraph (e.g. `cargo install --locked imgraph`)
+    #[arg(long, value_name = "COMMAND")]
+    pub install: Option<String>,
+
+    /// A variable every job gets; repeatable
+    #[arg(long = "variable", value_name = "KEY=VALUE", value_parser = parse_variable)]
+    pub variables: Vec<(String, String)>,
+}
+
+/// CI systems `pipeline` writes for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PipelineFormat {
+    /// A `.gitlab-ci.yml` (also usable as a dynamic child pipeline)
+    Gitlab,
+    /// A GitHub Actions workflow
+    Github,
+}
+
+fn parse_variable(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => {
+            Ok((key.to_owned(), value.to_owned()))
+        }
+        _ => Err(format!("`{text}` is not KEY=VALUE (a key of letters, digits and `_`)")),
+    }
 }
 
 #[derive(Debug, Args)]
@@ -174,6 +228,11 @@ pub struct BuildArgs {
 
     #[command(flatten)]
     pub select: SelectArgs,
+
+    /// Only the images matching GLOB, never what they depend on, which must be published already (as in a CI
+    /// job whose parents other jobs publish); repeatable
+    #[arg(long = "only", value_name = "GLOB", conflicts_with = "patterns", add = ArgValueCompleter::new(complete_image_names))]
+    pub only: Vec<String>,
 
     /// Builds at once [default: the number of CPUs]
     #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]

@@ -1,7 +1,7 @@
 //! The commands: each composes the pipeline steps (settings → analysis → plan → execute) and hands what it
 //! got to [`crate::report`], which renders it.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -17,14 +17,15 @@ use crate::engine::{Engine, EngineError};
 use crate::execute::{self, BuildOptions, Pushed, Services};
 use crate::exit;
 use crate::logging::{self, Verbosity};
-use crate::plan::{self, State};
+use crate::pipeline;
+use crate::plan::{self, Planned, PullMode, State};
 use crate::prune::{self, PruneError};
 use crate::registry::{RegistryClient, RegistryError};
 use crate::report::progress::Reporter;
 use crate::report::{self, GraphView, ImageLine, Printer, PruneReport};
 use crate::settings::{
-    self, BuildSettings, CheckSettings, Command, GraphSettings, PruneSettings, RenderSettings, SettingsError,
-    StatusSettings, UpdateSettings,
+    self, BuildSettings, CheckSettings, Command, GraphSettings, PipelineSettings, PruneSettings, RenderSettings,
+    SettingsError, StatusSettings, UpdateSettings,
 };
 use crate::timestamp;
 use crate::tree::{ImageId, Tree};
@@ -103,6 +104,7 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
     logging::init(Verbosity { verbose: cli.verbose, quiet: cli.quiet }, cli.log_format);
     let (config, command) = settings::resolve(cli)?;
     match command {
+        Command::Pipeline(settings) => pipeline_command(Analysis::of(&settings.directory, config, None)?, &settings),
         Command::Completions(shell) => completions_command(shell),
         Command::Man => man_command(),
         Command::Graph(settings) => graph_command(Analysis::of(&settings.directory, config, None)?, &settings),
@@ -242,7 +244,11 @@ fn build_command(analysis: Analysis, settings: &BuildSettings) -> Result<u8, Err
     runtime()?.block_on(async move {
         let engine = Engine::connect().await?;
         let registry = RegistryClient::new(&analysis.tree.config)?;
-        let planned = plan::classify(&analysis, &order, &registry, &engine, settings.lookup).await?;
+        let mut planned = plan::classify(&analysis, &order, &registry, &engine, settings.lookup).await?;
+        // `--only`: the parents left out must be published already; their pulls and fingerprints need them.
+        let outside = outside_parents(&analysis, &order);
+        let parents = plan::classify(&analysis, &outside, &registry, &engine, PullMode::Pull).await?;
+        skip_without_published_parents(&analysis, &mut planned, &parents);
         let has_work = |state| state == State::ToBuild || (publish && state == State::Built);
         let work = planned.iter().filter(|p| has_work(p.state)).count();
         let reporter = Arc::new(Reporter::new(printer.style(), work));
@@ -252,7 +258,7 @@ fn build_command(analysis: Analysis, settings: &BuildSettings) -> Result<u8, Err
         let cancel = CancellationToken::new();
         tokio::spawn(interrupt_on_ctrl_c(cancel.clone(), reporter.clone()));
         let services = Services { engine, registry };
-        let outcome = execute::build(analysis, planned, services, options, reporter.clone(), &cancel).await;
+        let outcome = execute::build(analysis, planned, parents, services, options, reporter.clone(), &cancel).await;
         if publish {
             write_published(&log_dir, &outcome.pushed)?;
         }
@@ -268,6 +274,33 @@ fn build_command(analysis: Analysis, settings: &BuildSettings) -> Result<u8, Err
         reporter.summary(&outcome.rows, &summary);
         Ok(summary.exit_code)
     })
+}
+
+/// The direct parents of `order`'s images that are not in it (with `--only`), in build order.
+fn outside_parents(analysis: &Analysis, order: &[ImageId]) -> Vec<ImageId> {
+    let selected: BTreeSet<ImageId> = order.iter().copied().collect();
+    let outside: BTreeSet<ImageId> =
+        order.iter().flat_map(|&id| analysis.graph.parents(id)).filter(|parent| !selected.contains(parent)).collect();
+    analysis.graph.in_order(&outside)
+}
+
+/// Skips the images that need a parent left out of the selection that is not published, and what depends on
+/// them: nothing would provide it.
+fn skip_without_published_parents(analysis: &Analysis, planned: &mut [Planned], parents: &[Planned]) {
+    let tree = &analysis.tree;
+    let mut missing: BTreeMap<ImageId, String> = parents
+        .iter()
+        .filter(|p| p.state != State::Published)
+        .map(|p| (p.image, format!("needs {}, which is not published (--only builds no parent)", tree[p.image].name)))
+        .collect();
+    for p in planned.iter_mut() {
+        let why = analysis.graph.parents(p.image).into_iter().find_map(|parent| missing.get(&parent).cloned());
+        if let Some(why) = why.filter(|_| p.state != State::Error) {
+            p.state = State::Skipped;
+            p.reason.clone_from(&why);
+            missing.insert(p.image, format!("needs {}, which is skipped", tree[p.image].name));
+        }
+    }
 }
 
 /// `published.json` in the log directory: what this run pushed, written whole or not at all.
@@ -314,6 +347,23 @@ fn update_command(analysis: Analysis, settings: &UpdateSettings) -> Result<u8, E
         plan.write()?;
     }
     report::update(&printer, &plan, settings.dry_run)?;
+    Ok(exit::SUCCESS)
+}
+
+/// `pipeline`: the CI pipeline of the images that need publishing (all selected ones with `--all`), on
+/// stdout. Images that cannot be built get their job too, which then fails saying why, so that CI shows it.
+fn pipeline_command(analysis: Analysis, settings: &PipelineSettings) -> Result<u8, Error> {
+    let printer = Printer::new(false);
+    report_unnamed(&printer, &analysis, settings.selection.is_all());
+    let order = analysis.graph.in_order(&settings.selection.apply(&analysis.tree, &analysis.graph));
+    let work = if settings.all {
+        order
+    } else {
+        let registry = RegistryClient::new(&analysis.tree.config)?;
+        runtime()?.block_on(plan::unpublished(&analysis, &order, &registry))
+    };
+    let text = pipeline::render(&analysis, &work, settings.format, &settings.jobs);
+    printer.data(|out| out.write_all(text.as_bytes()))?;
     Ok(exit::SUCCESS)
 }
 

@@ -366,12 +366,19 @@ fn find_cycle(dag: &DiGraph<(), ()>, component: &[ImageId]) -> Cycle {
 pub struct Selection {
     matchers: Vec<GlobMatcher>,
     with_dependents: bool,
+    /// `--only`: what the patterns match and nothing else, not even what it depends on.
+    exact: bool,
 }
 
 impl Selection {
     pub fn new(patterns: &[String], with_dependents: bool) -> Result<Self, globset::Error> {
         let matchers = patterns.iter().map(|p| Glob::new(p).map(|g| g.compile_matcher())).collect::<Result<_, _>>()?;
-        Ok(Self { matchers, with_dependents })
+        Ok(Self { matchers, with_dependents, exact: false })
+    }
+
+    /// The images matching `patterns`, without what they depend on (`--only`).
+    pub fn exact(patterns: &[String]) -> Result<Self, globset::Error> {
+        Ok(Self { exact: true, ..Self::new(patterns, false)? })
     }
 
     /// True when no pattern was given: everything is selected.
@@ -384,7 +391,8 @@ impl Selection {
         if self.is_all() {
             return tree.ids().collect();
         }
-        graph.with_ancestors(&self.matching(tree, graph))
+        let matching = self.matching(tree, graph);
+        if self.exact { matching } else { graph.with_ancestors(&matching) }
     }
 
     /// The images matching, and their dependents if asked, but not what they need (everything when no pattern

@@ -18,10 +18,12 @@ pub mod engine;
 pub(crate) mod execute;
 pub mod exit;
 pub(crate) mod files;
+pub(crate) mod fingerprint;
 #[cfg(test)]
 mod fuzz;
 pub(crate) mod graph;
 pub(crate) mod logging;
+pub(crate) mod pipeline;
 pub(crate) mod plan;
 pub(crate) mod prune;
 pub mod reference;

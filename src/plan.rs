@@ -155,3 +155,28 @@ async fn classify_one(
 pub fn repository_path<'a>(image: &'a Image, host: &str) -> &'a str {
     image.repository.strip_prefix(host).and_then(|rest| rest.strip_prefix('/')).unwrap_or(&image.repository)
 }
+
+/// Which of `selected` need publishing, asking the registry only (no daemon): every image it does not serve,
+/// and every image that cannot be built (its job then says why). A registry error counts as "needs work"
+/// (the job asks again), with a warning.
+pub async fn unpublished(analysis: &Analysis, selected: &[ImageId], registry: &RegistryClient) -> Vec<ImageId> {
+    let tree = &analysis.tree;
+    let host = tree.config.registry();
+    let lookups = futures_util::stream::iter(selected.iter().copied())
+        .map(|id| async move {
+            let image = &tree[id];
+            if analysis.unbuildable(id).is_some() || host.is_empty() {
+                return (id, true);
+            }
+            match registry.tag_state(host, repository_path(image, host), &image.tag).await {
+                Ok(TagState::Present { .. }) => (id, false),
+                Ok(TagState::Absent) => (id, true),
+                Err(e) => {
+                    tracing::warn!(image = image.name, error = %e, "the registry did not say; the image gets a job");
+                    (id, true)
+                }
+            }
+        })
+        .buffered(LOOKUP_CONCURRENCY);
+    lookups.collect::<Vec<_>>().await.into_iter().filter(|(_, work)| *work).map(|(id, _)| id).collect()
+}

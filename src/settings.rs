@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 use crate::cli::{self, BuildArgs, Cli, SelectArgs};
 use crate::config::{self, Config, ConfigError};
 use crate::graph::Selection;
+use crate::pipeline;
 use crate::plan::PullMode;
 use crate::report::graph::Format;
 use crate::timestamp;
@@ -22,6 +23,7 @@ pub enum Command {
     Build(BuildSettings),
     Prune(PruneSettings),
     Update(UpdateSettings),
+    Pipeline(PipelineSettings),
     /// Print a shell's completion script.
     Completions(cli::Shell),
     /// Print the manual page.
@@ -35,8 +37,8 @@ pub enum SettingsError {
     Config(#[from] ConfigError),
     #[error("invalid --select pattern: {0}")]
     Select(#[from] globset::Error),
-    #[error("publish needs a registry: set `registry` in the config")]
-    NoRegistry,
+    #[error("{0} needs a registry: set `registry` in the config")]
+    NoRegistry(&'static str),
 }
 
 #[derive(Debug)]
@@ -97,6 +99,16 @@ pub struct PruneSettings {
 }
 
 #[derive(Debug)]
+pub struct PipelineSettings {
+    pub directory: PathBuf,
+    pub format: pipeline::Format,
+    pub selection: Selection,
+    /// A job per selected image, published or not.
+    pub all: bool,
+    pub jobs: pipeline::JobOptions,
+}
+
+#[derive(Debug)]
 pub struct UpdateSettings {
     pub directory: PathBuf,
     /// An exact image name, or a glob over names when it has glob characters.
@@ -120,11 +132,13 @@ pub fn resolve(cli: Cli) -> Result<(Config, Command), SettingsError> {
         cli::Command::Build(args) | cli::Command::Publish(args) => &args.directory,
         cli::Command::Prune(args) => &args.directory,
         cli::Command::Update(args) => &args.directory,
+        cli::Command::Pipeline(args) => &args.directory,
         // These read no tree and no config.
         cli::Command::Completions(args) => return Ok((Config::defaults(), Command::Completions(args.shell))),
         cli::Command::Man => return Ok((Config::defaults(), Command::Man)),
     };
     let config = Config::load(cli.config.as_deref(), Some(directory), config::user_config_path().as_deref())?;
+    let config_arg = cli.config.clone();
     let command = match cli.command {
         cli::Command::Graph(args) => Command::Graph(GraphSettings {
             directory: args.directory,
@@ -160,6 +174,28 @@ pub fn resolve(cli: Cli) -> Result<(Config, Command), SettingsError> {
             version: args.version,
             dry_run: args.dry_run,
         }),
+        cli::Command::Pipeline(args) => {
+            if config.registry().is_empty() {
+                return Err(SettingsError::NoRegistry("pipeline"));
+            }
+            Command::Pipeline(PipelineSettings {
+                format: match args.format {
+                    cli::PipelineFormat::Gitlab => pipeline::Format::Gitlab,
+                    cli::PipelineFormat::Github => pipeline::Format::Github,
+                },
+                selection: selection(&args.select)?,
+                all: args.all,
+                jobs: pipeline::JobOptions {
+                    config: config_arg.map(|p| p.to_string_lossy().into_owned()),
+                    directory: args.directory.to_string_lossy().into_owned(),
+                    image: args.job_image,
+                    runner_tags: args.runner_tags,
+                    install: args.install,
+                    variables: args.variables.into_iter().collect(),
+                },
+                directory: args.directory,
+            })
+        }
         cli::Command::Completions(args) => Command::Completions(args.shell),
         cli::Command::Man => Command::Man,
     };
@@ -177,11 +213,11 @@ fn pull_mode(config: &Config, no_pull: bool) -> PullMode {
 
 fn build_settings(config: &Config, args: BuildArgs, publish: bool) -> Result<BuildSettings, SettingsError> {
     if publish && config.registry().is_empty() {
-        return Err(SettingsError::NoRegistry);
+        return Err(SettingsError::NoRegistry("publish"));
     }
     let pull = pull_mode(config, args.no_pull);
     Ok(BuildSettings {
-        selection: selection(&args.select)?,
+        selection: if args.only.is_empty() { selection(&args.select)? } else { Selection::exact(&args.only)? },
         jobs: args.jobs.map_or_else(|| std::thread::available_parallelism().map_or(2, usize::from), usize::from),
         use_cache: args.use_cache,
         pull,

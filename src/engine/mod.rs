@@ -54,6 +54,8 @@ pub enum EngineError {
 pub struct LocalImage {
     pub id: String,
     pub labels: BTreeMap<String, String>,
+    /// `repo@digest` references: the registry digests the daemon knows the image by.
+    pub digests: Vec<String>,
 }
 
 /// A local image and its references.
@@ -144,6 +146,7 @@ impl Engine {
             Ok(image) => Ok(Some(LocalImage {
                 id: image.id.unwrap_or_default(),
                 labels: image.config.and_then(|c| c.labels).unwrap_or_default().into_iter().collect(),
+                digests: without_none(image.repo_digests.unwrap_or_default()),
             })),
             Err(BollardError::DockerResponseServerError { status_code: 404, .. }) => Ok(None),
             Err(e) => Err(api_error(&format!("cannot inspect {reference}"), e)),

@@ -11,13 +11,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
 use crate::analysis::Analysis;
-use crate::config::PROXY_VARIABLES;
 use crate::definition::dockerfile::ReferenceKind;
-use crate::engine::{self, BuildRequest, Engine};
+use crate::engine::{BuildRequest, Engine};
+use crate::fingerprint::{self, Fingerprints};
 use crate::plan::{self, Planned, PullMode, State};
 use crate::reference::Reference;
 use crate::registry::{RegistryClient, TagState};
@@ -28,8 +27,8 @@ use crate::tree::{ImageId, Rendered};
 use scheduler::Outcome;
 use verify::Verification;
 
-/// The label carrying imgraph's content fingerprint of an image.
-pub const FINGERPRINT_LABEL: &str = "dev.imgraph.fingerprint";
+/// The label recording the registry digest of the base image a build used.
+pub const BASE_DIGEST_LABEL: &str = "org.opencontainers.image.base.digest";
 
 /// Lines of a failed step's output shown in the summary.
 const TAIL_LINES: usize = 15;
@@ -57,8 +56,8 @@ struct Run {
     options: BuildOptions,
     reporter: Arc<Reporter>,
     revision: Option<String>,
-    /// What identifies each finished image to its children's fingerprints.
-    identities: Mutex<HashMap<ImageId, String>>,
+    /// The content fingerprints of the tree's images, computed as builds need them.
+    fingerprints: Arc<Fingerprints>,
     /// Pulls done (or failed) in this run, by reference: each is tried once, children wait for it.
     pulls: tokio::sync::Mutex<HashMap<String, Result<(), String>>>,
     records: Mutex<HashMap<ImageId, Record>>,
@@ -104,11 +103,12 @@ pub struct Services {
 }
 
 /// Builds and verifies what the plan says is missing, in dependency order. `plan` covers the selected images
-/// in build order. Images the plan skips (they need an image that cannot be built) are not run at all; an
+/// in build order; `outside_parents`, the published parents of those images that are not selected (`--only`). Images the plan skips (they need an image that cannot be built) are not run at all; an
 /// image in error fails at once, and what depends on it is skipped.
 pub async fn build(
     analysis: Arc<Analysis>,
     plan: Vec<Planned>,
+    outside_parents: Vec<Planned>,
     services: Services,
     options: BuildOptions,
     reporter: Arc<Reporter>,
@@ -126,13 +126,14 @@ pub async fn build(
     let run = Arc::new(Run {
         analysis,
         parents,
-        plan: plan.into_iter().map(|p| (p.image, p)).collect(),
+        // Parents outside the selection (`--only`) are known, to be pulled, never run.
+        plan: plan.into_iter().chain(outside_parents).map(|p| (p.image, p)).collect(),
         engine,
         registry,
         options,
         reporter,
         revision,
-        identities: Mutex::new(HashMap::new()),
+        fingerprints: Arc::new(Fingerprints::default()),
         pulls: tokio::sync::Mutex::new(HashMap::new()),
         records: Mutex::new(HashMap::new()),
         pushed: Mutex::new(HashMap::new()),
@@ -165,20 +166,8 @@ impl Run {
                 crate::lock(&self.records).insert(index, Record { reason, ..Record::default() });
             }
         }
-        if planned.state != State::ToBuild {
-            // Children's fingerprints name a published parent by its registry digest, a local one by its own
-            // fingerprint (or image id).
-            let local = planned.local.as_ref();
-            let identity = planned
-                .digest
-                .clone()
-                .or_else(|| local.and_then(|l| l.labels.get(FINGERPRINT_LABEL).cloned()))
-                .or_else(|| local.map(|l| l.id.clone()))
-                .unwrap_or_else(|| image.label.clone());
-            crate::lock(&self.identities).insert(index, identity);
-            if planned.state != State::Built || !publishing {
-                return Ok(planned.state);
-            }
+        if planned.state != State::ToBuild && (planned.state != State::Built || !publishing) {
+            return Ok(planned.state);
         }
         let started = Instant::now();
         let log_path = self.options.log_dir.join(format!("{}.log", image.name));
@@ -291,9 +280,10 @@ impl Run {
         }
 
         self.reporter.started(&image.name, Step::Build);
-        let build_args = proxy_build_args(tree.config.http_proxy.as_deref());
-        let fingerprint = self.fingerprint(index, &rendered.dockerfile, &build_args).await?;
-        let labels = self.labels(index, &rendered, &fingerprint);
+        let build_args = fingerprint::build_args(tree.config.http_proxy.as_deref());
+        let fingerprint = self.fingerprint(index).await?;
+        let base_digest = self.base_digest(&rendered).await;
+        let labels = self.labels(index, &rendered, &fingerprint, base_digest.as_deref());
         let request = BuildRequest {
             tree_root: &tree.canonical_root,
             context_dir: &image.dir,
@@ -308,7 +298,6 @@ impl Run {
         if let Err(e) = built {
             return Err(log.failure(&format!("build failed: {e}")));
         }
-        crate::lock(&self.identities).insert(index, fingerprint);
         Ok(())
     }
 
@@ -350,40 +339,35 @@ impl Run {
         self.engine.pull(&reference, credentials.as_ref(), &mut |line| log.line(line)).await.map_err(|e| e.to_string())
     }
 
-    /// A hash of everything that makes the image: the rendered Dockerfile and context, build args, and what
-    /// its parents are.
-    async fn fingerprint(
-        &self,
-        index: ImageId,
-        dockerfile: &str,
-        build_args: &BTreeMap<String, String>,
-    ) -> Result<String, String> {
-        let dir = self.analysis.tree[index].dir.clone();
-        let root = self.analysis.tree.canonical_root.clone();
-        let dockerfile_owned = dockerfile.to_owned();
-        let context = tokio::task::spawn_blocking(move || engine::context_digest(&root, &dir, &dockerfile_owned))
+    /// The image's content fingerprint (see [`crate::fingerprint`]), computed on a blocking thread.
+    async fn fingerprint(&self, index: ImageId) -> Result<String, String> {
+        let (analysis, fingerprints) = (self.analysis.clone(), self.fingerprints.clone());
+        tokio::task::spawn_blocking(move || fingerprints.of(&analysis, index))
             .await
-            .map_err(|e| format!("context digest: {e}"))?
-            .map_err(|e| e.to_string())?;
-        let mut hash = Sha256::new();
-        hash.update(context.as_bytes());
-        for (key, value) in build_args {
-            hash.update(format!("\0arg {key}={value}").as_bytes());
-        }
-        let identities = crate::lock(&self.identities);
-        for parent in &self.parents[&index] {
-            let identity = identities.get(parent).cloned().unwrap_or_else(|| self.analysis.tree[*parent].label.clone());
-            hash.update(format!("\0parent {identity}").as_bytes());
-        }
-        Ok(format!("sha256:{}", hex::encode(hash.finalize())))
+            .map_err(|e| format!("fingerprint: {e}"))?
     }
 
-    fn labels(&self, index: ImageId, rendered: &Rendered, fingerprint: &str) -> BTreeMap<String, String> {
+    /// The registry digest of the final stage's base image, as the daemon has it (after the pulls), when the
+    /// daemon knows one: `outdated` compares it with the base's digest in its registry later.
+    async fn base_digest(&self, rendered: &Rendered) -> Option<String> {
+        let base = rendered.references.iter().rev().find(|r| r.kind == ReferenceKind::From)?;
+        let local = self.engine.inspect(&base.reference).await.ok()??;
+        let repository = crate::reference::Parts::of(&base.reference).repository;
+        local.digests.iter().find_map(|d| d.strip_prefix(repository)?.strip_prefix('@')).map(str::to_owned)
+    }
+
+    fn labels(
+        &self,
+        index: ImageId,
+        rendered: &Rendered,
+        fingerprint: &str,
+        base_digest: Option<&str>,
+    ) -> BTreeMap<String, String> {
         let image = &self.analysis.tree[index];
         let mut labels = BTreeMap::from([
             ("org.opencontainers.image.version".to_owned(), image.tag.clone()),
             ("org.opencontainers.image.created".to_owned(), timestamp::rfc3339(SystemTime::now())),
-            (FINGERPRINT_LABEL.to_owned(), fingerprint.to_owned()),
+            (fingerprint::LABEL.to_owned(), fingerprint.to_owned()),
         ]);
         if let Some(revision) = &self.revision {
             labels.insert("org.opencontainers.image.revision".into(), revision.clone());
@@ -391,6 +375,9 @@ impl Run {
         // The final stage's base: the last FROM that names an image.
         if let Some(base) = rendered.references.iter().rev().find(|r| r.kind == ReferenceKind::From) {
             labels.insert("org.opencontainers.image.base.name".into(), base.reference.clone());
+        }
+        if let Some(digest) = base_digest {
+            labels.insert(BASE_DIGEST_LABEL.into(), digest.to_owned());
         }
         labels
     }
@@ -479,11 +466,6 @@ impl LogSink<'_> {
     }
 }
 
-/// docker-pkg's proxy build args: the four proxy variables when `http_proxy` is set.
-fn proxy_build_args(proxy: Option<&str>) -> BTreeMap<String, String> {
-    proxy.map(|proxy| PROXY_VARIABLES.map(|k| (k.to_owned(), proxy.to_owned())).into()).unwrap_or_default()
-}
-
 /// A push error, with the fix when the registry refused the credentials.
 fn with_login_hint(message: &str, host: &str) -> String {
     let lower = message.to_ascii_lowercase();
@@ -516,13 +498,5 @@ mod tests {
         assert!(denied.ends_with("run `docker login r:5000`, or check `username` and `password` in the config"));
         let refused = with_login_hint("cannot push r:5000/a:1: connection refused", "r:5000");
         assert_eq!(refused, "cannot push r:5000/a:1: connection refused");
-    }
-
-    #[test]
-    fn proxies_become_the_four_build_args() {
-        assert!(proxy_build_args(None).is_empty());
-        let args = proxy_build_args(Some("http://proxy:8080"));
-        assert_eq!(args.len(), 4);
-        assert!(args.values().all(|v| v == "http://proxy:8080"));
     }
 }
