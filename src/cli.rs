@@ -65,6 +65,9 @@ pub enum Command {
     /// Add a changelog entry to an image and to every image that depends on it, with new versions (no Docker
     /// needed)
     Update(UpdateArgs),
+    /// List the published images that no longer match the tree (content changed without a version bump) or
+    /// their base (updated upstream), with what depends on them; exits 1 when there are any
+    Outdated(OutdatedArgs),
     /// Print a CI pipeline (GitLab CI or GitHub Actions) with one job per image that needs publishing, each
     /// needing the jobs of the images it is built on
     Pipeline(PipelineArgs),
@@ -73,6 +76,19 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Print the manual page (`imgraph man | man -l -`)
     Man,
+}
+
+#[derive(Debug, Args)]
+pub struct OutdatedArgs {
+    /// The tree to scan
+    pub directory: PathBuf,
+
+    #[command(flatten)]
+    pub select: SelectArgs,
+
+    /// One JSON object per outdated image and reason on stdout: name, tag, reason, detail, dependents
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -159,15 +175,21 @@ impl Shell {
 #[derive(Debug, Args)]
 pub struct UpdateArgs {
     /// The image to update: its exact name, or a glob over names if it has glob characters (`php8.1-*`)
-    #[arg(add = ArgValueCompleter::new(complete_image_names))]
-    pub name: String,
+    #[arg(required_unless_present = "outdated", add = ArgValueCompleter::new(complete_image_names))]
+    pub name: Option<String>,
 
     /// The tree to scan: the whole tree, so that every image depending on NAME is found
-    pub directory: PathBuf,
+    #[arg(required_unless_present = "outdated")]
+    pub directory: Option<PathBuf>,
 
-    /// The change, written into each entry (several lines allowed; add your own `* ` bullet)
-    #[arg(long, value_name = "TEXT")]
-    pub reason: String,
+    /// Instead of NAME: every image `imgraph outdated DIR` finds (and what depends on them), in one atomic run
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["name", "directory", "version"])]
+    pub outdated: Option<PathBuf>,
+
+    /// The change, written into each entry (several lines allowed; add your own `* ` bullet) [default with
+    /// --outdated: what changed, naming the base and both digests]
+    #[arg(long, value_name = "TEXT", required_unless_present = "outdated")]
+    pub reason: Option<String>,
 
     /// NAME's new version [default: an automatic bump, as for every dependent]
     #[arg(long, value_name = "V")]

@@ -17,6 +17,7 @@ use crate::engine::{Engine, EngineError};
 use crate::execute::{self, BuildOptions, Pushed, Services};
 use crate::exit;
 use crate::logging::{self, Verbosity};
+use crate::outdated;
 use crate::pipeline;
 use crate::plan::{self, Planned, PullMode, State};
 use crate::prune::{self, PruneError};
@@ -24,8 +25,8 @@ use crate::registry::{RegistryClient, RegistryError};
 use crate::report::progress::Reporter;
 use crate::report::{self, GraphView, ImageLine, Printer, PruneReport};
 use crate::settings::{
-    self, BuildSettings, CheckSettings, Command, GraphSettings, PipelineSettings, PruneSettings, RenderSettings,
-    SettingsError, StatusSettings, UpdateSettings,
+    self, BuildSettings, CheckSettings, Command, GraphSettings, OutdatedSettings, PipelineSettings, PruneSettings,
+    RenderSettings, SettingsError, StatusSettings, UpdateSettings, UpdateTarget,
 };
 use crate::timestamp;
 use crate::tree::{ImageId, Tree};
@@ -104,6 +105,7 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
     logging::init(Verbosity { verbose: cli.verbose, quiet: cli.quiet }, cli.log_format);
     let (config, command) = settings::resolve(cli)?;
     match command {
+        Command::Outdated(settings) => outdated_command(Analysis::of(&settings.directory, config, None)?, &settings),
         Command::Pipeline(settings) => pipeline_command(Analysis::of(&settings.directory, config, None)?, &settings),
         Command::Completions(shell) => completions_command(shell),
         Command::Man => man_command(),
@@ -337,17 +339,75 @@ fn update_command(analysis: Analysis, settings: &UpdateSettings) -> Result<u8, E
     let printer = Printer::new(false);
     // An unreadable image may be a dependent: say so, though it cannot be updated.
     printer.diagnostics(analysis.unnamed_errors());
+    let analysis = Arc::new(analysis);
     let tree = &analysis.tree;
-    let matched = update::matching(tree, &settings.name)?;
-    report::update_matched(&printer, tree, &settings.name, &matched);
+    let (matched, reasons, pattern) = match &settings.target {
+        UpdateTarget::Name(name) => {
+            let matched = update::matching(tree, name)?;
+            report::update_matched(&printer, tree, name, &matched);
+            (matched, None, name.as_str())
+        }
+        UpdateTarget::Outdated => {
+            let registry = RegistryClient::new(&tree.config)?;
+            let order = analysis.graph.order.clone();
+            let found = runtime()?.block_on(outdated::find(&analysis, &order, &registry))?;
+            let mut reasons: BTreeMap<ImageId, String> = BTreeMap::new();
+            for item in &found {
+                let text = settings.reason.clone().unwrap_or_else(|| outdated_reason(item));
+                let entry = reasons.entry(item.image).or_default();
+                if !entry.contains(&text) {
+                    if !entry.is_empty() {
+                        entry.push('\n');
+                    }
+                    entry.push_str(&text);
+                }
+            }
+            if reasons.is_empty() {
+                printer.note("nothing is outdated: nothing to update");
+                return Ok(exit::SUCCESS);
+            }
+            let images: Vec<ImageId> = reasons.keys().copied().collect();
+            (update::Matched { images, glob: false }, Some(reasons), "--outdated")
+        }
+    };
+    let request = update::Request {
+        pattern,
+        reasons: match (&reasons, &settings.reason) {
+            (Some(each), _) => update::Reasons::Each(each),
+            (None, Some(reason)) => update::Reasons::Same(reason),
+            (None, None) => update::Reasons::Same(""),
+        },
+        version: settings.version.as_deref(),
+    };
     let author = update::Author::resolve(&tree.config, &tree.root);
     let date = timestamp::rfc2822_local(SystemTime::now());
-    let plan = update::plan(tree, &analysis.graph, &matched, settings, &author, &date)?;
+    let plan = update::plan(tree, &analysis.graph, &matched, &request, &author, &date)?;
     if !settings.dry_run {
         plan.write()?;
     }
     report::update(&printer, &plan, settings.dry_run)?;
     Ok(exit::SUCCESS)
+}
+
+/// The default changelog text for an outdated image.
+fn outdated_reason(item: &outdated::Outdated) -> String {
+    match (&item.reason, &item.base) {
+        (outdated::Reason::Base, Some((base, old, new))) => {
+            format!("* Rebuild on {base}, updated upstream: {old} -> {new}.")
+        }
+        _ => format!("* Rebuild: the content changed without a version bump ({}).", item.detail),
+    }
+}
+
+/// `outdated`: the published images that no longer match, with what depends on them; exit 1 if any.
+fn outdated_command(analysis: Analysis, settings: &OutdatedSettings) -> Result<u8, Error> {
+    let printer = Printer::new(settings.json);
+    let order = analysis.graph.in_order(&settings.selection.apply(&analysis.tree, &analysis.graph));
+    let analysis = Arc::new(analysis);
+    let registry = RegistryClient::new(&analysis.tree.config)?;
+    let found = runtime()?.block_on(outdated::find(&analysis, &order, &registry))?;
+    report::outdated(&printer, &analysis, &found)?;
+    Ok(if found.is_empty() { exit::SUCCESS } else { exit::FAILURE })
 }
 
 /// `pipeline`: the CI pipeline of the images that need publishing (all selected ones with `--all`), on

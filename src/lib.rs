@@ -23,6 +23,7 @@ pub(crate) mod fingerprint;
 mod fuzz;
 pub(crate) mod graph;
 pub(crate) mod logging;
+pub(crate) mod outdated;
 pub(crate) mod pipeline;
 pub(crate) mod plan;
 pub(crate) mod prune;

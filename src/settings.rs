@@ -23,6 +23,7 @@ pub enum Command {
     Build(BuildSettings),
     Prune(PruneSettings),
     Update(UpdateSettings),
+    Outdated(OutdatedSettings),
     Pipeline(PipelineSettings),
     /// Print a shell's completion script.
     Completions(cli::Shell),
@@ -39,6 +40,8 @@ pub enum SettingsError {
     Select(#[from] globset::Error),
     #[error("{0} needs a registry: set `registry` in the config")]
     NoRegistry(&'static str),
+    #[error("update needs the tree's DIRECTORY (or --outdated DIR)")]
+    NoDirectory,
 }
 
 #[derive(Debug)]
@@ -109,12 +112,27 @@ pub struct PipelineSettings {
 }
 
 #[derive(Debug)]
+pub struct OutdatedSettings {
+    pub directory: PathBuf,
+    pub selection: Selection,
+    pub json: bool,
+}
+
+/// Which images `update` starts from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpdateTarget {
+    /// An exact image name, or a glob over names when it has glob characters.
+    Name(String),
+    /// Every outdated image.
+    Outdated,
+}
+
+#[derive(Debug)]
 pub struct UpdateSettings {
     pub directory: PathBuf,
-    /// An exact image name, or a glob over names when it has glob characters.
-    pub name: String,
-    /// The change text; may span several lines.
-    pub reason: String,
+    pub target: UpdateTarget,
+    /// The change text; may span several lines. `None` with `--outdated`: each entry says what changed.
+    pub reason: Option<String>,
     /// The named image's new version, instead of an automatic bump.
     pub version: Option<String>,
     /// Print the entries, write nothing.
@@ -131,13 +149,19 @@ pub fn resolve(cli: Cli) -> Result<(Config, Command), SettingsError> {
         cli::Command::Status(args) => &args.directory,
         cli::Command::Build(args) | cli::Command::Publish(args) => &args.directory,
         cli::Command::Prune(args) => &args.directory,
-        cli::Command::Update(args) => &args.directory,
+        cli::Command::Update(args) => match (&args.outdated, &args.directory) {
+            (Some(directory), _) | (None, Some(directory)) => directory,
+            // clap requires one or the other.
+            (None, None) => return Err(SettingsError::NoDirectory),
+        },
+        cli::Command::Outdated(args) => &args.directory,
         cli::Command::Pipeline(args) => &args.directory,
         // These read no tree and no config.
         cli::Command::Completions(args) => return Ok((Config::defaults(), Command::Completions(args.shell))),
         cli::Command::Man => return Ok((Config::defaults(), Command::Man)),
     };
-    let config = Config::load(cli.config.as_deref(), Some(directory), config::user_config_path().as_deref())?;
+    let directory = directory.clone();
+    let config = Config::load(cli.config.as_deref(), Some(&directory), config::user_config_path().as_deref())?;
     let config_arg = cli.config.clone();
     let command = match cli.command {
         cli::Command::Graph(args) => Command::Graph(GraphSettings {
@@ -168,11 +192,19 @@ pub fn resolve(cli: Cli) -> Result<(Config, Command), SettingsError> {
             json: args.json,
         }),
         cli::Command::Update(args) => Command::Update(UpdateSettings {
-            directory: args.directory,
-            name: args.name,
+            target: match args.name {
+                Some(name) if args.outdated.is_none() => UpdateTarget::Name(name),
+                _ => UpdateTarget::Outdated,
+            },
+            directory,
             reason: args.reason,
             version: args.version,
             dry_run: args.dry_run,
+        }),
+        cli::Command::Outdated(args) => Command::Outdated(OutdatedSettings {
+            selection: selection(&args.select)?,
+            json: args.json,
+            directory: args.directory,
         }),
         cli::Command::Pipeline(args) => {
             if config.registry().is_empty() {

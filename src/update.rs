@@ -26,7 +26,6 @@ use crate::definition::changelog::{self, NewEntry};
 use crate::definition::version::{BumpError, Version};
 use crate::graph::Graph;
 use crate::report;
-use crate::settings::UpdateSettings;
 use crate::tree::{ImageId, Tree};
 
 /// Why nothing was updated (or, for [`UpdateError::Write`], why the update stopped).
@@ -178,29 +177,57 @@ pub struct Plan {
     pub changes: Vec<Change>,
 }
 
+/// What the new entries say, and how the named images get their version.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    /// The pattern given, for messages.
+    pub pattern: &'a str,
+    /// The named images' reasons: one for all, or one each (`--outdated`). A dependent's entry names its
+    /// updated parents and carries their reasons.
+    pub reasons: Reasons<'a>,
+    /// The named image's new version, instead of an automatic bump (one exact name only).
+    pub version: Option<&'a str>,
+}
+
+/// The reason of each named image.
+#[derive(Debug, Clone, Copy)]
+pub enum Reasons<'a> {
+    Same(&'a str),
+    Each(&'a BTreeMap<ImageId, String>),
+}
+
+impl Reasons<'_> {
+    fn of(&self, id: ImageId) -> &str {
+        match self {
+            Reasons::Same(reason) => reason,
+            Reasons::Each(reasons) => reasons.get(&id).map_or("", String::as_str),
+        }
+    }
+}
+
 /// Computes every new changelog of the update and checks it; no file is touched. All the images that cannot
 /// be updated are reported together.
 pub fn plan(
     tree: &Tree,
     graph: &Graph,
     matched: &Matched,
-    settings: &UpdateSettings,
+    request: &Request<'_>,
     author: &Author,
     date: &str,
 ) -> Result<Plan, UpdateError> {
-    if settings.reason.trim().is_empty() {
+    if matched.images.iter().any(|&id| request.reasons.of(id).trim().is_empty()) {
         return Err(UpdateError::EmptyReason);
     }
-    if settings.version.is_some() && matched.glob {
-        return Err(UpdateError::VersionWithGlob { pattern: settings.name.clone() });
+    if request.version.is_some() && matched.glob {
+        return Err(UpdateError::VersionWithGlob { pattern: request.pattern.to_owned() });
     }
     let named: BTreeSet<ImageId> = matched.images.iter().copied().collect();
-    // Which named images each dependent descends from, to name them in its entry.
-    let mut parents: BTreeMap<ImageId, Vec<&str>> = BTreeMap::new();
+    // Which named images each dependent descends from, to name them (and their reasons) in its entry.
+    let mut parents: BTreeMap<ImageId, Vec<ImageId>> = BTreeMap::new();
     for &image in &named {
         for dependent in graph.with_descendants(&BTreeSet::from([image])) {
             if !named.contains(&dependent) {
-                parents.entry(dependent).or_default().push(&tree[image].name);
+                parents.entry(dependent).or_default().push(image);
             }
         }
     }
@@ -208,9 +235,14 @@ pub fn plan(
     let mut changes = Vec::new();
     let mut problems = Vec::new();
     for &index in graph.order.iter().filter(|i| named.contains(i) || parents.contains_key(i)) {
-        let refresh = parents.get(&index).map(|names| refresh_reason(names, &settings.reason));
-        let reason = refresh.as_deref().unwrap_or(&settings.reason);
-        let version = if refresh.is_none() { settings.version.as_deref() } else { None };
+        let refresh = parents.get(&index).map(|ids| {
+            let names: Vec<&str> = ids.iter().map(|&id| tree[id].name.as_str()).collect();
+            let mut reasons: Vec<&str> = ids.iter().map(|&id| request.reasons.of(id)).collect();
+            reasons.dedup();
+            refresh_reason(&names, &reasons.join("\n"))
+        });
+        let reason = refresh.as_deref().unwrap_or_else(|| request.reasons.of(index));
+        let version = if refresh.is_none() { request.version } else { None };
         match change(tree, index, reason, version, author, date) {
             Ok(mut change) => {
                 change.refresh = refresh.is_some();

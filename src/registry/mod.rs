@@ -19,7 +19,7 @@ mod credentials;
 mod tls;
 mod transport;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -276,6 +276,18 @@ impl RegistryClient {
         self.inner.tag_state(registry, repository, tag).await.map_err(|message| RegistryError { reference, message })
     }
 
+    /// The labels of the image `repository:tag` in `registry` (for an index, of its `linux/amd64` image, else
+    /// its first); `None` when the registry does not have it.
+    pub async fn image_labels(
+        &self,
+        registry: &str,
+        repository: &str,
+        tag: &str,
+    ) -> Result<Option<BTreeMap<String, String>>, RegistryError> {
+        let reference = format!("{registry}/{repository}:{tag}");
+        self.inner.image_labels(registry, repository, tag).await.map_err(|message| RegistryError { reference, message })
+    }
+
     /// The credentials to use for `registry` (config first, then the Docker config), if any.
     pub async fn credentials(&self, registry: &str) -> Result<Option<Credentials>, RegistryError> {
         self.inner
@@ -404,6 +416,67 @@ impl Inner {
                 _ => Err(auth_refused(status, registry, registry, self.credentials(registry).await?.as_ref())),
             },
             status => Err(format!("registry answered {status} (expected 200 or 404)")),
+        }
+    }
+
+    async fn image_labels(
+        &self,
+        registry: &str,
+        repository: &str,
+        tag: &str,
+    ) -> Result<Option<BTreeMap<String, String>>, String> {
+        validate(registry, repository, tag)?;
+        let target = self.target(registry, repository).await;
+        let api = format!("{}/v2/{}", target.origin, target.repository);
+        let url =
+            |path: &str| Url::parse(&format!("{api}/{path}")).map_err(|e| format!("invalid URL {api}/{path}: {e}"));
+        let Some(mut manifest) = self.get_json(&target, &url(&format!("manifests/{tag}"))?).await? else {
+            return Ok(None);
+        };
+        // An index: the linux/amd64 image, else the first.
+        if let Some(manifests) = manifest.get("manifests").and_then(serde_json::Value::as_array) {
+            let platform = |m: &serde_json::Value, key: &str| m["platform"][key].as_str().map(str::to_owned);
+            let chosen = manifests
+                .iter()
+                .find(|m| {
+                    platform(m, "os").as_deref() == Some("linux")
+                        && platform(m, "architecture").as_deref() == Some("amd64")
+                })
+                .or_else(|| manifests.first());
+            let Some(digest) = chosen.and_then(|m| m["digest"].as_str()) else {
+                return Err(format!("the index of {repository}:{tag} lists no image"));
+            };
+            manifest = self
+                .get_json(&target, &url(&format!("manifests/{digest}"))?)
+                .await?
+                .ok_or_else(|| format!("the index of {repository}:{tag} names {digest}, which the registry lacks"))?;
+        }
+        let Some(config) = manifest["config"]["digest"].as_str() else {
+            return Err(format!("the manifest of {repository}:{tag} names no config"));
+        };
+        let config = self
+            .get_json(&target, &url(&format!("blobs/{config}"))?)
+            .await?
+            .ok_or_else(|| format!("the config blob {config} of {repository}:{tag} is missing"))?;
+        let labels = config["config"]["Labels"].as_object().into_iter().flatten();
+        Ok(Some(labels.filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned()))).collect()))
+    }
+
+    /// GETs `url` as JSON with the registry's auth: `None` on 404.
+    async fn get_json(&self, target: &Endpoint<'_>, url: &Url) -> Result<Option<serde_json::Value>, String> {
+        let mut auth = self.known_auth(target).await?;
+        let mut response = self.manifest(reqwest::Method::GET, url, target, &auth).await?;
+        if response.status() == StatusCode::UNAUTHORIZED {
+            auth = self.answer_challenge(target, &response, &auth).await?;
+            response = self.manifest(reqwest::Method::GET, url, target, &auth).await?;
+        }
+        match response.status() {
+            StatusCode::OK => {
+                let bytes = response.bytes().await.map_err(|e| format!("reading {url}: {e}"))?;
+                serde_json::from_slice(&bytes).map(Some).map_err(|e| format!("{url} is not JSON: {e}"))
+            }
+            StatusCode::NOT_FOUND => Ok(None),
+            status => Err(format!("registry answered {status} to GET {url}")),
         }
     }
 

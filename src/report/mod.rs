@@ -6,6 +6,7 @@
 pub mod graph;
 pub mod progress;
 
+use std::collections::BTreeSet;
 use std::fmt::Display;
 use std::io::{self, IsTerminal, Write};
 
@@ -155,6 +156,59 @@ pub fn status(printer: &Printer, tree: &Tree, planned: &[Planned]) -> io::Result
             writeln!(out, "{:<name_width$}  {:<tag_width$}  {}: {}", l.name, l.tag, l.state.as_str(), l.reason)
         })
     })
+}
+
+/// One line of `outdated --json`.
+#[derive(Debug, Serialize)]
+struct OutdatedLine<'a> {
+    name: &'a str,
+    tag: &'a str,
+    reason: crate::outdated::Reason,
+    detail: &'a str,
+    dependents: Vec<String>,
+}
+
+/// `outdated`: per outdated image and reason, `name  tag  reason: detail (and N dependents: …)`, or one JSON
+/// object per line; then a count on stderr.
+pub fn outdated(
+    printer: &Printer,
+    analysis: &crate::analysis::Analysis,
+    found: &[crate::outdated::Outdated],
+) -> io::Result<()> {
+    let lines: Vec<OutdatedLine<'_>> = found
+        .iter()
+        .map(|o| {
+            let image = &analysis.tree[o.image];
+            OutdatedLine {
+                name: &image.name,
+                tag: &image.tag,
+                reason: o.reason,
+                detail: &o.detail,
+                dependents: crate::outdated::dependents(analysis, o.image),
+            }
+        })
+        .collect();
+    if printer.json() {
+        lines.iter().try_for_each(|line| printer.json_line(line))?;
+    } else {
+        printer.data(|out| {
+            lines.iter().try_for_each(|l| {
+                let reason = match l.reason {
+                    crate::outdated::Reason::Changed => "changed",
+                    crate::outdated::Reason::Base => "base",
+                };
+                let dependents = if l.dependents.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (and {}: {})", count(l.dependents.len(), "dependent"), l.dependents.join(", "))
+                };
+                writeln!(out, "{}  {}  {reason}: {}{dependents}", l.name, l.tag, l.detail)
+            })
+        })?;
+    }
+    let images: BTreeSet<&str> = lines.iter().map(|l| l.name).collect();
+    printer.note(format!("{} outdated", count(images.len(), "image")));
+    Ok(())
 }
 
 /// `prune`'s report, as it goes: a line per reference on stderr, and with `--json` an object per reference on

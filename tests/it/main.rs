@@ -10,6 +10,7 @@ mod graph;
 mod harness;
 mod host;
 mod isolation;
+mod outdated;
 mod pipeline;
 mod prune;
 mod publish;
