@@ -291,6 +291,10 @@ pub struct BuildArgs {
     /// Snapshot build: append `-YYYYMMDD-HHMMSS` (local time, computed once per run) to every tag
     #[arg(long)]
     pub snapshot: bool,
+
+    /// Also write the results as JUnit XML to FILE (one test case per image), for CI to show
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -328,6 +332,11 @@ pub struct SelectArgs {
     /// With --select: also every image that depends on a selected one
     #[arg(long, requires = "patterns")]
     pub with_dependents: bool,
+
+    /// Only images whose files differ between git revision REF and the working tree (their directory, what
+    /// their template includes, what their links lead to), plus every image that depends on them
+    #[arg(long, value_name = "REF")]
+    pub since: Option<String>,
 }
 
 #[derive(Debug, Args)]

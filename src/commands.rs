@@ -16,6 +16,7 @@ use crate::discover::DiscoverError;
 use crate::engine::{Engine, EngineError};
 use crate::execute::{self, BuildOptions, Pushed, Services};
 use crate::exit;
+use crate::graph::Selection;
 use crate::logging::{self, Verbosity};
 use crate::outdated;
 use crate::pipeline;
@@ -28,6 +29,7 @@ use crate::settings::{
     self, BuildSettings, CheckSettings, Command, GraphSettings, OutdatedSettings, PipelineSettings, PruneSettings,
     RenderSettings, SettingsError, StatusSettings, UpdateSettings, UpdateTarget,
 };
+use crate::since;
 use crate::timestamp;
 use crate::tree::{ImageId, Tree};
 use crate::update::{self, TreeLock, UpdateError};
@@ -62,6 +64,8 @@ pub enum Error {
     Report { path: PathBuf, source: io::Error },
     #[error(transparent)]
     Update(#[from] UpdateError),
+    #[error(transparent)]
+    Since(#[from] since::SinceError),
 }
 
 impl Error {
@@ -77,6 +81,7 @@ impl Error {
             | Error::Tree { .. }
             | Error::UnknownImage { .. }
             | Error::Render(_)
+            | Error::Since(_)
             | Error::Registry(_) => exit::INPUT,
             Error::Update(e) => match e {
                 UpdateError::Write { .. } | UpdateError::Lock { .. } => exit::FAILURE,
@@ -128,6 +133,15 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
     }
 }
 
+/// The images `selection` selects, `--since` resolved through git.
+fn selected(analysis: &Analysis, selection: &Selection) -> Result<BTreeSet<ImageId>, Error> {
+    let selection = match selection.since_reference() {
+        Some(reference) => selection.within(since::changed(analysis, reference)?),
+        None => selection.clone(),
+    };
+    Ok(selection.apply(&analysis.tree, &analysis.graph))
+}
+
 /// Reports on stderr the errors that concern no image (directories that could not be read as one), and says
 /// whether there were any: they fail the run, but only when it covers the whole tree.
 fn report_unnamed(printer: &Printer, analysis: &Analysis, whole_tree: bool) -> bool {
@@ -145,7 +159,7 @@ fn report_unnamed(printer: &Printer, analysis: &Analysis, whole_tree: bool) -> b
 fn graph_command(analysis: Analysis, settings: &GraphSettings) -> Result<u8, Error> {
     let printer = Printer::new(false);
     let tree = &analysis.tree;
-    let selected = settings.selection.apply(tree, &analysis.graph);
+    let selected = selected(&analysis, &settings.selection)?;
     let concerns_selected =
         |d: &&Diagnostic| d.image.as_deref().and_then(|n| tree.get(n)).is_some_and(|id| selected.contains(&id));
     printer.diagnostics(analysis.diagnostics.iter().filter(|d| d.is_error()).filter(concerns_selected));
@@ -214,7 +228,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, Error> {
 fn status_command(analysis: Analysis, settings: &StatusSettings) -> Result<u8, Error> {
     let printer = Printer::new(settings.json);
     let unnamed = report_unnamed(&printer, &analysis, settings.selection.is_all());
-    let order = analysis.graph.in_order(&settings.selection.apply(&analysis.tree, &analysis.graph));
+    let order = analysis.graph.in_order(&selected(&analysis, &settings.selection)?);
     let planned = runtime()?.block_on(async {
         let engine = Engine::connect().await?;
         let registry = RegistryClient::new(&analysis.tree.config)?;
@@ -229,7 +243,7 @@ fn status_command(analysis: Analysis, settings: &StatusSettings) -> Result<u8, E
 fn build_command(analysis: Analysis, settings: &BuildSettings) -> Result<u8, Error> {
     let printer = Printer::new(settings.json);
     let unnamed = report_unnamed(&printer, &analysis, settings.selection.is_all());
-    let order = analysis.graph.in_order(&settings.selection.apply(&analysis.tree, &analysis.graph));
+    let order = analysis.graph.in_order(&selected(&analysis, &settings.selection)?);
     let log_dir = settings.log_dir.clone();
     std::fs::create_dir_all(&log_dir).map_err(|source| Error::LogDir { path: log_dir.clone(), source })?;
     let options = BuildOptions {
@@ -274,6 +288,10 @@ fn build_command(analysis: Analysis, settings: &BuildSettings) -> Result<u8, Err
             exit::FAILURE
         };
         reporter.summary(&outcome.rows, &summary);
+        if let Some(path) = &settings.junit {
+            let xml = report::junit::render(if publish { "publish" } else { "build" }, &outcome.rows, done);
+            write_atomically(path, xml.as_bytes()).map_err(|source| Error::Report { path: path.clone(), source })?;
+        }
         Ok(summary.exit_code)
     })
 }
@@ -310,9 +328,15 @@ fn write_published(log_dir: &Path, pushed: &[Pushed]) -> Result<(), Error> {
     let path = log_dir.join(PUBLISHED_REPORT);
     let failed = |source: io::Error| Error::Report { path: path.clone(), source };
     let json = serde_json::to_vec_pretty(pushed).map_err(|e| failed(e.into()))?;
-    let mut temporary = tempfile::NamedTempFile::new_in(log_dir).map_err(failed)?;
-    io::Write::write_all(&mut temporary, &[json.as_slice(), b"\n"].concat()).map_err(failed)?;
-    temporary.persist(&path).map_err(|e| failed(e.error))?;
+    write_atomically(&path, &[json.as_slice(), b"\n"].concat()).map_err(failed)
+}
+
+/// Writes `path` whole or not at all: a temporary file beside it, renamed over it.
+fn write_atomically(path: &Path, content: &[u8]) -> io::Result<()> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let mut temporary = tempfile::NamedTempFile::new_in(dir)?;
+    io::Write::write_all(&mut temporary, content)?;
+    temporary.persist(path).map_err(|e| e.error)?;
     Ok(())
 }
 
@@ -402,7 +426,7 @@ fn outdated_reason(item: &outdated::Outdated) -> String {
 /// `outdated`: the published images that no longer match, with what depends on them; exit 1 if any.
 fn outdated_command(analysis: Analysis, settings: &OutdatedSettings) -> Result<u8, Error> {
     let printer = Printer::new(settings.json);
-    let order = analysis.graph.in_order(&settings.selection.apply(&analysis.tree, &analysis.graph));
+    let order = analysis.graph.in_order(&selected(&analysis, &settings.selection)?);
     let analysis = Arc::new(analysis);
     let registry = RegistryClient::new(&analysis.tree.config)?;
     let found = runtime()?.block_on(outdated::find(&analysis, &order, &registry))?;
@@ -415,7 +439,7 @@ fn outdated_command(analysis: Analysis, settings: &OutdatedSettings) -> Result<u
 fn pipeline_command(analysis: Analysis, settings: &PipelineSettings) -> Result<u8, Error> {
     let printer = Printer::new(false);
     report_unnamed(&printer, &analysis, settings.selection.is_all());
-    let order = analysis.graph.in_order(&settings.selection.apply(&analysis.tree, &analysis.graph));
+    let order = analysis.graph.in_order(&selected(&analysis, &settings.selection)?);
     let work = if settings.all {
         order
     } else {

@@ -362,18 +362,39 @@ fn find_cycle(dag: &DiGraph<(), ()>, component: &[ImageId]) -> Cycle {
 }
 
 /// Glob patterns of `--select`: each matches an image's name, `name:tag`, or full label.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Selection {
     matchers: Vec<GlobMatcher>,
     with_dependents: bool,
     /// `--only`: what the patterns match and nothing else, not even what it depends on.
     exact: bool,
+    /// `--since REF`: the git revision, until [`Selection::within`] gives the images changed since.
+    since: Option<String>,
+    /// Only these images can match (those changed since the revision, and their dependents).
+    within: Option<BTreeSet<ImageId>>,
 }
 
 impl Selection {
     pub fn new(patterns: &[String], with_dependents: bool) -> Result<Self, globset::Error> {
         let matchers = patterns.iter().map(|p| Glob::new(p).map(|g| g.compile_matcher())).collect::<Result<_, _>>()?;
-        Ok(Self { matchers, with_dependents, exact: false })
+        Ok(Self { matchers, with_dependents, exact: false, since: None, within: None })
+    }
+
+    /// Only the images changed since the git revision `reference` (and their dependents) can match.
+    #[must_use]
+    pub fn since(self, reference: Option<String>) -> Self {
+        Self { since: reference, ..self }
+    }
+
+    /// The git revision of `--since`, if any.
+    pub fn since_reference(&self) -> Option<&str> {
+        self.since.as_deref()
+    }
+
+    /// The same selection, restricted to `images` (what `--since` found).
+    #[must_use]
+    pub fn within(&self, images: BTreeSet<ImageId>) -> Self {
+        Self { within: Some(images), ..self.clone() }
     }
 
     /// The images matching `patterns`, without what they depend on (`--only`).
@@ -383,7 +404,7 @@ impl Selection {
 
     /// True when no pattern was given: everything is selected.
     pub fn is_all(&self) -> bool {
-        self.matchers.is_empty()
+        self.matchers.is_empty() && self.since.is_none() && self.within.is_none()
     }
 
     /// The images selected in `tree`: those matching, their dependents if asked, and everything they need.
@@ -403,9 +424,14 @@ impl Selection {
         }
         let matched: BTreeSet<ImageId> = tree
             .images()
+            .filter(|(id, _)| self.within.as_ref().is_none_or(|within| within.contains(id)))
             .filter(|(_, image)| {
-                let short = format!("{}:{}", image.name, image.tag);
-                self.matchers.iter().any(|m| m.is_match(&image.name) || m.is_match(&short) || m.is_match(&image.label))
+                self.matchers.is_empty() || {
+                    let short = format!("{}:{}", image.name, image.tag);
+                    self.matchers
+                        .iter()
+                        .any(|m| m.is_match(&image.name) || m.is_match(&short) || m.is_match(&image.label))
+                }
             })
             .map(|(i, _)| i)
             .collect();

@@ -31,6 +31,7 @@ pub mod reference;
 pub mod registry;
 pub(crate) mod report;
 pub(crate) mod settings;
+pub(crate) mod since;
 pub(crate) mod timestamp;
 pub mod tree;
 pub(crate) mod update;

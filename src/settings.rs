@@ -89,6 +89,8 @@ pub struct BuildSettings {
     pub tag_suffix: Option<String>,
     /// `publish`: push every image under its version and these extra tags.
     pub publish: Option<Vec<String>>,
+    /// `--junit FILE`.
+    pub junit: Option<PathBuf>,
 }
 
 #[derive(Debug)]
@@ -235,7 +237,7 @@ pub fn resolve(cli: Cli) -> Result<(Config, Command), SettingsError> {
 }
 
 fn selection(args: &SelectArgs) -> Result<Selection, SettingsError> {
-    Ok(Selection::new(&args.patterns, args.with_dependents)?)
+    Ok(Selection::new(&args.patterns, args.with_dependents)?.since(args.since.clone()))
 }
 
 /// docker-pkg never pulls when the config says `registry:` with no value.
@@ -249,7 +251,11 @@ fn build_settings(config: &Config, args: BuildArgs, publish: bool) -> Result<Bui
     }
     let pull = pull_mode(config, args.no_pull);
     Ok(BuildSettings {
-        selection: if args.only.is_empty() { selection(&args.select)? } else { Selection::exact(&args.only)? },
+        selection: if args.only.is_empty() {
+            selection(&args.select)?
+        } else {
+            Selection::exact(&args.only)?.since(args.select.since.clone())
+        },
         jobs: args.jobs.map_or_else(|| std::thread::available_parallelism().map_or(2, usize::from), usize::from),
         use_cache: args.use_cache,
         pull,
@@ -261,6 +267,7 @@ fn build_settings(config: &Config, args: BuildArgs, publish: bool) -> Result<Bui
         // Once per run, so every image (and every `image_tag`) gets the same suffix.
         tag_suffix: (args.nightly || args.snapshot).then(|| timestamp::tag_suffix(SystemTime::now(), args.snapshot)),
         publish: publish.then(|| config.publish_tags.clone()),
+        junit: args.junit,
         directory: args.directory,
     })
 }

@@ -104,6 +104,8 @@ impl Image {
 pub struct Rendered {
     pub dockerfile: String,
     pub references: Vec<ImageReference>,
+    /// The files the render read: the template and what it included (canonical).
+    pub sources: Vec<PathBuf>,
 }
 
 impl Rendered {
@@ -278,14 +280,15 @@ impl Tree {
     fn render_one(&self, id: ImageId) -> Result<Rendered, Diagnostic> {
         let image = &self[id];
         let started = std::time::Instant::now();
-        let dockerfile = self.render(id).map_err(|e| template_diagnostic(&e).for_image(&image.name))?;
+        let (dockerfile, sources) = self.templates.render_with_sources(&image.dir);
+        let dockerfile = dockerfile.map_err(|e| template_diagnostic(&e).for_image(&image.name))?;
         let elapsed_us = started.elapsed().as_micros();
         tracing::debug!(image = image.name, bytes = dockerfile.len(), elapsed_us, "rendered");
         let references = dockerfile::image_references(&dockerfile).map_err(|e| {
             Diagnostic::error(image.template_path(), format!("rendered Dockerfile, line {}: {}", e.line, e.message))
                 .for_image(&image.name)
         })?;
-        Ok(Rendered { dockerfile, references })
+        Ok(Rendered { dockerfile, references, sources })
     }
 }
 
@@ -424,7 +427,9 @@ mod tests {
 
     #[test]
     fn numeric_user_rule_matches_docker_pkg() {
-        let numeric = |text: &str| Rendered { dockerfile: text.into(), references: Vec::new() }.has_numeric_user();
+        let numeric = |text: &str| {
+            Rendered { dockerfile: text.into(), references: Vec::new(), sources: Vec::new() }.has_numeric_user()
+        };
         assert!(!numeric("USER 0\nUSER notmuchnumeric"));
         assert!(numeric("FROM a"));
         assert!(numeric("USER root\nRUN x\nUSER 123:12"));

@@ -167,6 +167,18 @@ impl TemplateEngine {
 
     /// Renders `<image_dir>/Dockerfile.template` exactly as docker-pkg does.
     pub fn render(&self, image_dir: &Path) -> Result<String, TemplateError> {
+        self.render_with_sources(image_dir).0
+    }
+
+    /// [`TemplateEngine::render`], and the files the render read (the template and what it included,
+    /// canonical), whether it succeeded or not: what `--since` compares with a git revision.
+    pub fn render_with_sources(&self, image_dir: &Path) -> (Result<String, TemplateError>, Vec<PathBuf>) {
+        READ.with(|read| read.borrow_mut().clear());
+        let rendered = self.render_once(image_dir);
+        (rendered, READ.with(|read| std::mem::take(&mut *read.borrow_mut())))
+    }
+
+    fn render_once(&self, image_dir: &Path) -> Result<String, TemplateError> {
         let main_path = image_dir.join(TEMPLATE_FILE);
         let root: PathBuf = image_dir.components().collect();
         let Some(root) = root.to_str() else {
@@ -234,6 +246,11 @@ fn python_like_env() -> Environment<'static> {
     env
 }
 
+thread_local! {
+    /// The files the render running on this thread has read: a render runs on one thread from start to end.
+    static READ: std::cell::RefCell<Vec<PathBuf>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// Loads `<image dir>//<relative path>`. A missing file is "not found" (so `ignore missing` works); `..`
 /// segments are refused, as by Jinja2's `FileSystemLoader`. Only regular files inside `root` are read.
 fn load_template(root: &Path, name: &str) -> Result<Option<String>, Error> {
@@ -250,6 +267,7 @@ fn load_template(root: &Path, name: &str) -> Result<Option<String>, Error> {
         Err(e) if e.is_absent() => return Ok(None),
         Err(e) => return Err(cannot_read(&e)),
     };
+    READ.with(|read| read.borrow_mut().push(path.clone()));
     let bytes = match files::read(&path, files::TEMPLATE_LIMIT) {
         Ok(bytes) => bytes,
         Err(e) if e.is_absent() => return Ok(None),

@@ -9,7 +9,7 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
@@ -32,6 +32,8 @@ pub const CHANNEL_CHUNKS: usize = 8;
 struct Entry<'a> {
     /// `/`-separated, relative to the context root.
     rel: &'a Path,
+    /// Where the symbolic link this entry is reached through leads (canonical), when it is one.
+    link_target: Option<&'a Path>,
     /// Permission bits, kept as they are on disk (the executable bit matters).
     mode: u32,
     data: Data<'a>,
@@ -59,7 +61,12 @@ fn walk(
     dockerfile: &str,
     visit: &mut dyn FnMut(&Entry<'_>) -> Result<(), BuildError>,
 ) -> Result<(), BuildError> {
-    visit(&Entry { rel: Path::new(DOCKERFILE), mode: 0o644, data: Data::Rendered(dockerfile.as_bytes()) })?;
+    visit(&Entry {
+        rel: Path::new(DOCKERFILE),
+        link_target: None,
+        mode: 0o644,
+        data: Data::Rendered(dockerfile.as_bytes()),
+    })?;
     let ignore_path = dir.join(DOCKERIGNORE);
     let ignore = match files::confined(root, &ignore_path).and_then(|p| files::read(&p, files::DOCKERIGNORE_LIMIT)) {
         Ok(bytes) => Some(
@@ -100,10 +107,13 @@ fn walk(
             }
             continue;
         }
-        if entry.path_is_symlink() {
-            files::confined(root, path)
+        let link_target = if entry.path_is_symlink() {
+            let target = files::confined(root, path)
                 .map_err(|e| BuildError::Context(format!("symbolic link {}: {e}", path.display())))?;
-        }
+            Some(target)
+        } else {
+            None
+        };
         let metadata = entry.metadata().map_err(|e| context_error(path, e))?;
         let data = if file_type.is_dir() {
             Data::Dir
@@ -113,7 +123,7 @@ fn walk(
             // Sockets, FIFOs and devices have no place in an image build.
             continue;
         };
-        visit(&Entry { rel, mode: metadata.permissions().mode() & 0o7777, data })?;
+        visit(&Entry { rel, link_target: link_target.as_deref(), mode: metadata.permissions().mode() & 0o7777, data })?;
     }
     Ok(())
 }
@@ -131,6 +141,17 @@ fn link_error(path: &Path, error: &walkdir::Error) -> BuildError {
         return BuildError::Context(format!("symbolic link {} points to nothing: {error}", path.display()));
     }
     context_error(path, error)
+}
+
+/// Where the symbolic links of the context lead (canonical): files and directories outside the image
+/// directory that a build sends all the same.
+pub fn link_targets(root: &Path, dir: &Path) -> Result<Vec<PathBuf>, BuildError> {
+    let mut targets = Vec::new();
+    walk(root, dir, "", &mut |entry| {
+        targets.extend(entry.link_target.map(Path::to_path_buf));
+        Ok(())
+    })?;
+    Ok(targets)
 }
 
 /// The hex sha256 of the context a build would send.

@@ -366,6 +366,12 @@ pub fn context_digest(tree_root: &Path, context_dir: &Path, dockerfile: &str) ->
     context::digest(tree_root, context_dir, dockerfile)
 }
 
+/// Where the symbolic links of a build context lead (canonical): what a build sends from outside the image
+/// directory.
+pub fn context_link_targets(tree_root: &Path, context_dir: &Path) -> Result<Vec<PathBuf>, BuildError> {
+    context::link_targets(tree_root, context_dir)
+}
+
 /// `LABEL "k"="v" ...` for labels whose keys and values need no escaping (whatever the Dockerfile's escape
 /// character); `None` when one would, or when there are none.
 fn label_instruction(labels: &BTreeMap<String, String>) -> Option<String> {

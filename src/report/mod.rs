@@ -4,6 +4,7 @@
 //! table, `prune`'s and `update`'s reports, and counts and suggestions.
 
 pub mod graph;
+pub mod junit;
 pub mod progress;
 
 use std::collections::BTreeSet;

@@ -71,7 +71,7 @@ fn one_broken_image_leaves_the_others_built_and_published() {
     assert!(status_lines.contains("tmpl-child  1.0      skipped: needs tmpl, which cannot be built"), "{status_lines}");
     assert!(status.stderr().contains("nameless/changelog:1: no changelog entry"), "{}", status.stderr());
 
-    let build = tree.run(&["build", ".", "--json", "--no-pull"]).expect_code(1);
+    let build = tree.run(&["build", ".", "--json", "--no-pull", "--junit", "junit.xml"]).expect_code(1);
     let broken = [("tmpl", "error"), ("rc", "error"), ("cyc-a", "error"), ("cyc-b", "error"), ("lost", "error")];
     let blocked = [("tmpl-child", "skipped"), ("rc-child", "skipped"), ("cyc-child", "skipped")];
     let good = [("base", "verified"), ("app", "verified"), ("operator", "verified"), ("fpm", "verified")];
@@ -86,6 +86,21 @@ fn one_broken_image_leaves_the_others_built_and_published() {
     assert_eq!(why["rc-child"], "needs rc, which cannot be built");
     let summary: Value = events(&build).into_iter().find(|e| e["event"] == "summary").unwrap();
     assert_eq!((summary["succeeded"].as_u64(), summary["skipped"].as_u64()), (Some(4), Some(3)));
+
+    // JUnit: a test case per image, failures with their reason, the skipped ones skipped.
+    let xml = std::fs::read_to_string(tree.path().join("junit.xml")).expect("junit.xml");
+    let parsed = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sys, xml.etree.ElementTree as E; s = E.parse(sys.argv[1]).getroot()[0]; \
+                      print(s.get('tests'), s.get('failures'), s.get('skipped'), len(s.findall('testcase')))",
+        ])
+        .arg(tree.path().join("junit.xml"))
+        .output()
+        .expect("python3");
+    assert_eq!(String::from_utf8_lossy(&parsed.stdout).trim(), "12 5 3 12", "{xml}");
+    assert!(xml.contains(r#"name="tmpl:1.0""#) && xml.contains("syntax error"), "{xml}");
+    assert!(xml.contains(r#"<skipped message="needs cyc-a, which cannot be built"/>"#), "{xml}");
 
     // publish: the good ones end in the registry, the rest as before, and the run still says it failed.
     let publish = tree.run(&["publish", ".", "--json", "--no-pull"]).expect_code(1);

@@ -15,4 +15,5 @@ mod pipeline;
 mod prune;
 mod publish;
 mod registry;
+mod since;
 mod update;
