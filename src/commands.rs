@@ -230,7 +230,7 @@ fn status_command(analysis: Analysis, settings: &StatusSettings) -> Result<u8, E
     let unnamed = report_unnamed(&printer, &analysis, settings.selection.is_all());
     let order = analysis.graph.in_order(&selected(&analysis, &settings.selection)?);
     let planned = runtime()?.block_on(async {
-        let engine = Engine::connect().await?;
+        let engine = Engine::lazy();
         let registry = RegistryClient::new(&analysis.tree.config)?;
         Ok::<_, Error>(plan::classify(&analysis, &order, &registry, &engine, settings.lookup).await?)
     })?;
@@ -258,7 +258,7 @@ fn build_command(analysis: Analysis, settings: &BuildSettings) -> Result<u8, Err
     let publish = settings.publish.is_some();
     let analysis = Arc::new(analysis);
     runtime()?.block_on(async move {
-        let engine = Engine::connect().await?;
+        let engine = Engine::lazy();
         let registry = RegistryClient::new(&analysis.tree.config)?;
         let mut planned = plan::classify(&analysis, &order, &registry, &engine, settings.lookup).await?;
         // `--only`: the parents left out must be published already; their pulls and fingerprints need them.

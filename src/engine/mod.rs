@@ -9,6 +9,7 @@ pub use limits::ContainerLimits;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bollard::Docker;
@@ -20,7 +21,7 @@ use bollard::query_parameters::{
     PushImageOptionsBuilder, RemoveImageOptionsBuilder, TagImageOptionsBuilder,
 };
 use futures_util::StreamExt;
-use tokio::sync::mpsc;
+use tokio::sync::{OnceCell, mpsc};
 
 use crate::reference::Reference;
 use crate::registry::Credentials;
@@ -30,10 +31,13 @@ pub const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
 /// Only the wait for response headers is bounded by it; builds and pulls stream past it.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(600);
 
-/// A connected Docker engine.
+/// A Docker engine, connected on first use: a run that never needs the daemon (every image is in the
+/// registry) never talks to it.
 #[derive(Debug, Clone)]
 pub struct Engine {
-    docker: Docker,
+    /// `None`: `DOCKER_HOST`, else the default socket.
+    host: Option<String>,
+    docker: Arc<OnceCell<Docker>>,
 }
 
 /// The engine failed or cannot be reached.
@@ -113,6 +117,16 @@ impl Engine {
         Self::connect_to(env_var("DOCKER_HOST").as_deref()).await
     }
 
+    /// The engine [`Engine::connect`] reaches, connected when first used (then failing as it would).
+    pub fn lazy() -> Self {
+        Self { host: env_var("DOCKER_HOST"), docker: Arc::default() }
+    }
+
+    /// The client, connecting first if this is the first use.
+    async fn docker(&self) -> Result<&Docker, EngineError> {
+        self.docker.get_or_try_init(|| open_and_check(self.host.as_deref())).await
+    }
+
     /// Connects to `host` (`unix://…`, `tcp://…`; `None` = the default socket) and checks that it answers.
     ///
     /// TLS is set up as the Docker CLI does, from the environment: with `DOCKER_TLS_VERIFY` non-empty (or an
@@ -120,6 +134,14 @@ impl Engine {
     /// `key.pem`, all three from `DOCKER_CERT_PATH` (default: `$DOCKER_CONFIG`, else `~/.docker`). A TCP host without
     /// a port gets 2376 with TLS and 2375 without.
     pub async fn connect_to(host: Option<&str>) -> Result<Self, EngineError> {
+        let docker = open_and_check(host).await?;
+        Ok(Self { host: host.map(str::to_owned), docker: Arc::new(OnceCell::new_with(Some(docker))) })
+    }
+}
+
+/// Opens a client for `host` (`None`: the default socket), negotiates the API version and pings.
+async fn open_and_check(host: Option<&str>) -> Result<Docker, EngineError> {
+    {
         let host = host.unwrap_or(DEFAULT_HOST);
         let tls = env_var("DOCKER_TLS_VERIFY").is_some();
         let started = std::time::Instant::now();
@@ -133,13 +155,15 @@ impl Engine {
             elapsed_ms = started.elapsed().as_millis(),
             "connected to the Docker daemon"
         );
-        Ok(Self { docker })
+        Ok(docker)
     }
+}
 
+impl Engine {
     /// The local image `reference`, if the daemon has it.
     pub async fn inspect(&self, reference: &str) -> Result<Option<LocalImage>, EngineError> {
         let started = std::time::Instant::now();
-        let result = self.docker.inspect_image(reference).await;
+        let result = self.docker().await?.inspect_image(reference).await;
         let elapsed_ms = started.elapsed().as_millis();
         tracing::debug!(endpoint = "GET /images/{name}/json", reference, found = result.is_ok(), elapsed_ms, "daemon");
         match result {
@@ -160,7 +184,8 @@ impl Engine {
         let filters = HashMap::from([("reference", vec![repository])]);
         let options = ListImagesOptionsBuilder::default().filters(&filters).build();
         let images = self
-            .docker
+            .docker()
+            .await?
             .list_images(Some(options))
             .await
             .map_err(|e| api_error(&format!("cannot list the images of {repository}"), e))?;
@@ -176,7 +201,7 @@ impl Engine {
 
     /// Every reference (tags and digests) of the local image `id`; `None` when it is gone.
     pub async fn references(&self, id: &str) -> Result<Option<ImageReferences>, EngineError> {
-        match self.docker.inspect_image(id).await {
+        match self.docker().await?.inspect_image(id).await {
             Ok(image) => Ok(Some(ImageReferences {
                 id: image.id.unwrap_or_else(|| id.to_owned()),
                 tags: without_none(image.repo_tags.unwrap_or_default()),
@@ -194,7 +219,7 @@ impl Engine {
     /// daemon's own message. A `target` that is already gone (404) counts as removed.
     pub async fn remove(&self, target: &str) -> Result<Removed, EngineError> {
         let options = RemoveImageOptionsBuilder::default().force(false).noprune(false).build();
-        match self.docker.remove_image(target, Some(options), None).await {
+        match self.docker().await?.remove_image(target, Some(options), None).await {
             Ok(items) => Ok(Removed {
                 untagged: items.iter().filter_map(|i| i.untagged.clone()).collect(),
                 deleted: items.into_iter().filter_map(|i| i.deleted).collect(),
@@ -213,7 +238,11 @@ impl Engine {
             .repo(reference.repository())
             .tag(reference.tag().unwrap_or("latest"))
             .build();
-        self.docker.tag_image(id, Some(options)).await.map_err(|e| api_error(&format!("cannot tag {reference}"), e))
+        self.docker()
+            .await?
+            .tag_image(id, Some(options))
+            .await
+            .map_err(|e| api_error(&format!("cannot tag {reference}"), e))
     }
 
     /// Pulls `reference`; status lines (not the byte-by-byte progress) go to `log`.
@@ -229,7 +258,7 @@ impl Engine {
         let credentials = credentials.map(|c| docker_credentials(c, registry_address(reference)));
         let context = format!("cannot pull {reference}");
         tracing::info!(endpoint = "POST /images/create", %reference, credentials = credentials.is_some(), "pulling");
-        let mut stream = self.docker.create_image(Some(options), None, credentials);
+        let mut stream = self.docker().await?.create_image(Some(options), None, credentials);
         while let Some(item) = stream.next().await {
             let info = item.map_err(|e| api_error(&context, e))?;
             let progress = info.progress_detail.is_some_and(|p| p.current.is_some() || p.total.is_some());
@@ -256,7 +285,7 @@ impl Engine {
         let credentials = credentials.map(|c| docker_credentials(c, registry_address(reference)));
         let context = format!("cannot push {reference}");
         tracing::info!(endpoint = "POST /images/{name}/push", %reference, credentials = credentials.is_some(), "pushing");
-        let mut stream = self.docker.push_image(reference.repository(), Some(options), credentials);
+        let mut stream = self.docker().await?.push_image(reference.repository(), Some(options), credentials);
         let mut digest = None;
         let mut failure = None;
         while let Some(item) = stream.next().await {
@@ -316,7 +345,7 @@ impl Engine {
         let body = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
 
         tracing::info!(endpoint = "POST /build", tag = request.tag, no_cache = request.no_cache, "building");
-        let mut stream = self.docker.build_image(options, None, Some(bollard::body_try_stream(body)));
+        let mut stream = self.docker().await?.build_image(options, None, Some(bollard::body_try_stream(body)));
         let mut lines = String::new();
         let mut image_id = None;
         let mut failure = None;

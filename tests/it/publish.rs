@@ -5,7 +5,9 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::harness::{Background, OwnRegistry, TestEnv, TestTree, docker, events, final_states, summary, test_env};
+use crate::harness::{
+    Background, OwnRegistry, TestEnv, TestTree, docker, events, final_states, run_without_daemon, summary, test_env,
+};
 
 /// A tree publishing to `registry` under `namespace`, with extra config lines.
 fn tree(registry: &str, namespace: &str, extra_config: &str) -> TestTree {
@@ -67,6 +69,14 @@ fn a_chain_is_published_parents_first_and_a_rerun_pushes_nothing() {
     let planned: Vec<Value> = events(&again).into_iter().filter(|e| e["event"] == "planned").collect();
     assert!(planned.iter().all(|e| e["state"] == "published"), "{planned:?}");
     assert!(published_report(&tree).is_empty());
+
+    // The registry answers everything: no daemon is needed, nor connected to.
+    for command in ["status", "publish"] {
+        let output = run_without_daemon(&tree, &[command, "."]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(0), "{command} without a daemon: {stderr}");
+        assert!(!stderr.contains("Docker is not running"), "{stderr}");
+    }
 }
 
 #[ignore = "needs the real Docker environment: run scripts/test.sh"]
