@@ -16,7 +16,7 @@
 #
 # Usage: benches/noop.sh            (root; starts its own dockerd via scripts/with-test-env.sh)
 # Environment: IMGRAPH_BENCH_RUNS (imgraph runs, default 20), IMGRAPH_BENCH_DPKG_RUNS (docker-pkg runs,
-# default 5), and those of benches/lib.sh.
+# default 5; 0 measures imgraph and the curl floor only), and those of benches/lib.sh.
 set -euo pipefail
 # shellcheck source=benches/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -114,7 +114,8 @@ xargs -P 8 -I{} sh -c 'docker tag imgraph-bench/tiny:1 "$1" && docker push -q "$
 # --- sanity: everything published for both tools, nothing to build ---------------------------------------------
 check_published() { # check_published CONFIG
     local published
-    "$IMGRAPH" -c "$1" status "$IMAGES" --json >status.json || bdie "imgraph status failed ($1)"
+    "$IMGRAPH" -c "$1" status "$IMAGES" --json >status.json 2>status.err ||
+        { tail -n 5 status.err status.json >&2; bdie "imgraph status failed ($1)"; }
     published=$(grep -c '"state":"published"' status.json || true)
     ((published == COUNT)) || { head -5 status.json >&2; bdie "imgraph: $published of $COUNT published ($1)"; }
 }
@@ -141,10 +142,53 @@ bench_time "imgraph build" "$RUNS" 2 "$I build $IMAGES $LOGS >/dev/null 2>&1"
 t_build=$BENCH_MEAN
 bench_time "imgraph build --no-pull" "$RUNS" 2 "$I build --no-pull $IMAGES $LOGS >/dev/null 2>&1"
 t_build_np=$BENCH_MEAN
-bench_time "docker-pkg build" "$DPKG_RUNS" 1 "cd $W && $D build $IMAGES >/dev/null 2>&1"
-t_dpkg=$BENCH_MEAN
-bench_time "docker-pkg build --no-pull" "$DPKG_RUNS" 1 "cd $W && $D build --no-pull $IMAGES >/dev/null 2>&1"
-t_dpkg_np=$BENCH_MEAN
+if ((DPKG_RUNS > 0)); then
+    bench_time "docker-pkg build" "$DPKG_RUNS" 1 "cd $W && $D build $IMAGES >/dev/null 2>&1"
+    t_dpkg=$BENCH_MEAN
+    bench_time "docker-pkg build --no-pull" "$DPKG_RUNS" 1 "cd $W && $D build --no-pull $IMAGES >/dev/null 2>&1"
+    t_dpkg_np=$BENCH_MEAN
+fi
+
+# --- the floor: the same HEADs sent by curl, here and behind a relay adding 20 ms of round trip -----------------
+# curl sends the 125 manifest HEADs imgraph status sends, over HTTP/2, 16 at a time (imgraph's lookup
+# concurrency), with the same Accept header: what any client must at least pay. A remote registry is modelled by
+# benches/latency-relay.py (this kernel has no netem): 10 ms each way, and one round trip for the TCP handshake.
+ACCEPT="Accept: application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json"
+curl_config() { # curl_config ORIGIN: one url line per image label, for curl --config
+    python3 - "$W/graph.json" "$1" <<'PY'
+import json, sys
+for image in json.load(open(sys.argv[1]))["images"]:
+    repository, tag = image["label"].split("/", 1)[1].rsplit(":", 1)
+    print(f'url = "{sys.argv[2]}/v2/{repository}/manifests/{tag}"')
+    print('output = "/dev/null"')
+PY
+}
+CURL="curl -sS --fail --noproxy '*' --parallel --parallel-max 16 --http2 -I --cacert $W/ca.pem -H '$ACCEPT'"
+curl_config https://localhost >curl-loopback.txt
+python3 "$BENCH_REPO/benches/latency-relay.py" 127.0.0.1:0 127.0.0.1:443 --delay-ms 10 --connect-rtt \
+    >relay.out 2>relay.log &
+BENCH_PIDS+=($!)
+for ((i = 0; i < 50; i++)); do
+    [[ -s relay.out ]] && break
+    sleep 0.1
+done
+RELAY_PORT=$(awk '/^listening/ {print $3}' relay.out)
+[[ -n $RELAY_PORT ]] || bdie "the latency relay did not start: $(cat relay.log)"
+sed "s/docker-registry\.wikimedia\.org/localhost:$RELAY_PORT/g" "$CORPUS/config.yaml" >config-relay.yaml
+echo "ca_bundle: $W/ca.pem" >>config-relay.yaml
+curl_config "https://localhost:$RELAY_PORT" >curl-relay.txt
+check_published config-relay.yaml
+echo
+echo "== remote registry: loopback, and behind a relay adding 20 ms of round trip (localhost:$RELAY_PORT)"
+bench_time "curl, 125 HEADs, HTTP/2, 16 at a time" "$RUNS" 2 "$CURL --config $W/curl-loopback.txt"
+t_curl=$BENCH_MEAN
+bench_time "imgraph status" "$RUNS" 2 "$I status $IMAGES >/dev/null"
+t_status_loop=$BENCH_MEAN
+bench_time "curl via the relay" "$RUNS" 2 "$CURL --config $W/curl-relay.txt"
+t_curl_relay=$BENCH_MEAN
+bench_time "imgraph status via the relay" "$RUNS" 2 "$IMGRAPH -c $W/config-relay.yaml status $IMAGES >/dev/null"
+t_status_relay=$BENCH_MEAN
+echo "imgraph status / curl floor (target <= 1.25): loopback $(ratio "$t_status_loop" "$t_curl")x, relay $(ratio "$t_status_relay" "$t_curl_relay")x"
 
 # --- where the time goes: CPU seconds per run of the client, dockerd and the registries ---------------------
 DOCKERD_PID=$(cat "$(dirname "${DOCKER_HOST#unix://}")/docker/dockerd.pid" 2>/dev/null || true)
@@ -180,10 +224,13 @@ echo "== CPU per run (mean of 5; client = the command and its children; dockerd$
 cpu_breakdown "imgraph status" 5 "$I status $IMAGES >/dev/null"
 cpu_breakdown "imgraph build" 5 "$I build $IMAGES $LOGS >/dev/null 2>&1"
 cpu_breakdown "imgraph graph (no Docker, no registry)" 5 "$I graph $IMAGES >/dev/null"
-cpu_breakdown "docker-pkg build" 5 "cd $W && $D build $IMAGES >/dev/null 2>&1"
-cpu_breakdown "docker-pkg build --no-pull" 5 "cd $W && $D build --no-pull $IMAGES >/dev/null 2>&1"
-cpu_breakdown "docker-pkg --help (Python start-up)" 5 "$D --help >/dev/null 2>&1"
+if ((DPKG_RUNS > 0)); then
+    cpu_breakdown "docker-pkg build" 5 "cd $W && $D build $IMAGES >/dev/null 2>&1"
+    cpu_breakdown "docker-pkg build --no-pull" 5 "cd $W && $D build --no-pull $IMAGES >/dev/null 2>&1"
+    cpu_breakdown "docker-pkg --help (Python start-up)" 5 "$D --help >/dev/null 2>&1"
+fi
 
+((DPKG_RUNS > 0)) || exit 0
 echo
 echo "== speed-up (docker-pkg mean / imgraph mean; target >= 20)"
 echo "docker-pkg build / imgraph status:                     $(ratio "$t_dpkg" "$t_status")x"

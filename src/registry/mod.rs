@@ -140,8 +140,9 @@ struct Inner {
     credentials: Mutex<HashMap<String, Arc<OnceCell<Option<Credentials>>>>>,
     /// Per `host[:port]` named only by a host name: whether dockerd would call it insecure, resolved once.
     insecure_hosts: Mutex<HashMap<String, Arc<OnceCell<bool>>>>,
-    /// Per insecure registry: whether it answers HTTPS, probed once.
-    answers_https: Mutex<HashMap<String, Arc<OnceCell<bool>>>>,
+    /// Per insecure registry host: whether it answered HTTPS (`true`) or plain HTTP only (`false`), learnt from
+    /// the first request.
+    answers_https: Mutex<HashMap<String, bool>>,
     /// Per registry as given: the scheme its last 401 asked for.
     challenges: Mutex<HashMap<String, Challenge>>,
     /// Per (registry, scope); the async lock makes concurrent checks share one token request.
@@ -191,11 +192,13 @@ impl Auth {
 /// One repository on one registry, with the address its API answers at.
 struct Endpoint<'a> {
     registry: &'a str,
-    /// `https://host[:port]` or `http://…`.
+    /// `https://host[:port]`, or `http://…` for an insecure registry known to give no HTTPS answer (requests to an
+    /// insecure registry not known yet find out, see `Inner::manifest`).
     origin: String,
-    /// Reached over plain HTTP: an insecure registry that gave no HTTPS answer.
-    plain_http: bool,
-    /// Insecure (dockerd's rule): its certificate is not verified.
+    /// `host[:port]` of the API.
+    host: String,
+    /// Insecure (dockerd's rule): its certificate is not verified, and plain HTTP is tried when HTTPS gets no
+    /// answer.
     insecure: bool,
     repository: String,
 }
@@ -327,13 +330,13 @@ const PING_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// The realm rule: whether the registry's credentials may go to the token `realm` of `target`. Over HTTPS, yes.
 /// Over plain HTTP only where they travel in cleartext already: the registry itself is being reached over plain
-/// HTTP, and the realm is on its host.
-fn credentials_may_go_to(realm: &Url, target: &Endpoint<'_>) -> bool {
+/// HTTP (`plain_http`), and the realm is on its host.
+fn credentials_may_go_to(realm: &Url, target: &Endpoint<'_>, plain_http: bool) -> bool {
     match realm.scheme() {
         "https" => true,
         "http" => {
-            target.plain_http
-                && Url::parse(&target.origin)
+            plain_http
+                && Url::parse(&format!("http://{}", target.host))
                     .is_ok_and(|origin| origin.host().is_some() && origin.host() == realm.host())
         }
         _ => false,
@@ -490,9 +493,14 @@ impl Inner {
             (registry, repository.to_owned())
         };
         let insecure = self.is_insecure(registry).await;
-        let plain_http = insecure && !self.answers_https(host).await;
-        let scheme = if plain_http { "http" } else { "https" };
-        Endpoint { registry, origin: format!("{scheme}://{host}"), plain_http, insecure, repository }
+        let target = Endpoint { registry, origin: String::new(), host: host.to_owned(), insecure, repository };
+        let scheme = if self.plain_http(&target) { "http" } else { "https" };
+        Endpoint { origin: format!("{scheme}://{host}"), ..target }
+    }
+
+    /// Whether `target` is known to be reached over plain HTTP: an insecure registry that gave no HTTPS answer.
+    fn plain_http(&self, target: &Endpoint<'_>) -> bool {
+        target.insecure && lock(&self.answers_https).get(&target.host) == Some(&false)
     }
 
     /// Whether dockerd would call `registry` (`host[:port]`) insecure; see [`InsecureRegistries`]. Docker Hub
@@ -516,26 +524,17 @@ impl Inner {
             .await
     }
 
-    /// Whether an insecure registry answers HTTPS (certificate unverified), asked once per run. As dockerd
-    /// (moby `lookupV2Endpoints`, then `pullEndpoints` with `PingV2Registry`): HTTPS first, and plain HTTP only
-    /// when HTTPS got no HTTP answer at all (the server does not speak TLS, refused, timed out).
-    async fn answers_https(&self, host: &str) -> bool {
-        let cell = lock(&self.answers_https).entry(host.to_owned()).or_default().clone();
-        *cell
-            .get_or_init(|| async {
-                let Ok(url) = Url::parse(&format!("https://{host}/v2/")) else { return false };
-                let Ok(_permit) = self.permits.acquire().await else { return false };
-                self.http_unverified.get(url).timeout(self.ping_timeout).send().await.is_ok()
-            })
-            .await
-    }
-
     /// The client for requests to a host that is `insecure` or not.
     fn client(&self, insecure: bool) -> &reqwest::Client {
         if insecure { &self.http_unverified } else { &self.http }
     }
 
-    /// A manifest request, with retries.
+    /// A request to the registry API (manifests, blobs), with retries.
+    ///
+    /// An insecure registry is reached as dockerd reaches it (moby `lookupV2Endpoints`, then `PingV2Registry`):
+    /// HTTPS first, and plain HTTP only when HTTPS got no HTTP answer at all (the server does not speak TLS,
+    /// refused, timed out). The first request finds out, so no separate probe costs a round trip; the others
+    /// follow what it learnt.
     async fn manifest(
         &self,
         method: reqwest::Method,
@@ -543,10 +542,42 @@ impl Inner {
         target: &Endpoint<'_>,
         auth: &Auth,
     ) -> Result<Response, String> {
+        let mut url = url.clone();
+        let known = target.insecure.then(|| lock(&self.answers_https).get(&target.host).copied());
+        match known {
+            None | Some(Some(true)) => {}
+            Some(Some(false)) => url.set_scheme("http").map_err(|()| format!("cannot reach {url} over HTTP"))?,
+            Some(None) => {
+                let request = auth
+                    .apply(self.http_unverified.request(method.clone(), url.clone()).header(ACCEPT, MANIFEST_TYPES))
+                    .timeout(self.ping_timeout);
+                let answer = {
+                    let _permit = self.permits.acquire().await.map_err(|e| format!("registry client stopped: {e}"))?;
+                    request.send().await
+                };
+                let https = answer.is_ok();
+                lock(&self.answers_https).insert(target.host.clone(), https);
+                match answer {
+                    Ok(response) => {
+                        let status = response.status();
+                        tracing::info!(%method, url = %crate::logging::redact_url(url.as_str()), %status, "registry answered over HTTPS");
+                        // 429 and 5xx go through the retries below.
+                        if status != StatusCode::TOO_MANY_REQUESTS && !status.is_server_error() {
+                            return Ok(response);
+                        }
+                    }
+                    Err(e) => {
+                        tracing::info!(host = target.host, error = %e, "no HTTPS answer from an insecure registry: plain HTTP, as dockerd");
+                        url.set_scheme("http").map_err(|()| format!("cannot reach {url} over HTTP"))?;
+                    }
+                }
+            }
+        }
         let request = |http: &reqwest::Client| {
             auth.apply(http.request(method.clone(), url.clone()).header(ACCEPT, MANIFEST_TYPES))
         };
-        self.send("registry", &format!("{}/v2/", target.origin), target.insecure, request).await
+        let address = format!("{}://{}/v2/", url.scheme(), target.host);
+        self.send("registry", &address, target.insecure, request).await
     }
 
     /// The digest by GET, for registries that leave it out of HEAD answers; best effort, as presence is known.
@@ -719,7 +750,9 @@ impl Inner {
             ));
         }
         let credentials = self.basic_auth(target.registry).await?;
-        let withheld_from = (credentials.is_some() && !credentials_may_go_to(&url, target)).then(|| realm.to_owned());
+        let plain_http = self.plain_http(target);
+        let withheld_from =
+            (credentials.is_some() && !credentials_may_go_to(&url, target, plain_http)).then(|| realm.to_owned());
         let auth = match credentials {
             Some(auth) if withheld_from.is_none() => auth,
             _ => Auth::Anonymous,
@@ -798,30 +831,63 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn docker_hub_is_reached_at_its_api_host_and_loopback_without_tls_over_http() {
+    async fn docker_hub_is_reached_at_its_api_host() {
         let client = RegistryClient::new(&Config::defaults()).unwrap();
         let target = client.inner.target("docker.io", "alpine").await;
         assert_eq!(
             (target.origin.as_str(), target.repository.as_str()),
             ("https://registry-1.docker.io", "library/alpine")
         );
-        // A port nobody listens on: the HTTPS probe fails, so plain HTTP.
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    }
+
+    /// A loopback server that speaks plain HTTP/1.1 only, answering 404 to everything; returns its port and how
+    /// many connections it got.
+    fn plain_http_server() -> (u16, Arc<std::sync::atomic::AtomicUsize>) {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = connections.clone();
+        std::thread::spawn(move || {
+            for mut stream in listener.incoming().flatten() {
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let mut buffer = [0; 4096];
+                let _ = stream.read(&mut buffer);
+                let _ = stream.write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+            }
+        });
+        (port, connections)
+    }
+
+    #[tokio::test]
+    async fn a_loopback_registry_without_tls_is_reached_over_http_after_one_https_attempt() {
+        let (port, connections) = plain_http_server();
+        let client = RegistryClient::new(&Config::defaults()).unwrap();
         let registry = format!("localhost:{port}");
-        let target = client.inner.target(&registry, "ns/a").await;
-        assert_eq!(target.origin, format!("http://localhost:{port}"));
+        // Optimistic: HTTPS until the registry shows it does not speak it.
+        assert_eq!(client.inner.target(&registry, "ns/a").await.origin, format!("https://localhost:{port}"));
+        assert_eq!(client.tag_state(&registry, "ns/a", "1").await.unwrap(), TagState::Absent);
+        assert_eq!(client.inner.target(&registry, "ns/a").await.origin, format!("http://localhost:{port}"));
+        let after_first = connections.load(std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(after_first, 2, "one HTTPS attempt, then plain HTTP");
+        // Known now: plain HTTP straight away.
+        assert_eq!(client.tag_state(&registry, "ns/b", "1").await.unwrap(), TagState::Absent);
+        assert_eq!(connections.load(std::sync::atomic::Ordering::SeqCst), after_first + 1);
     }
 
     #[test]
     fn realm_rule() {
-        let target = |origin: &str| Endpoint {
-            registry: "reg.example:5000",
-            origin: origin.to_owned(),
-            plain_http: origin.starts_with("http:"),
-            insecure: true,
-            repository: "ns/a".into(),
+        let may = |realm: &str, origin: &str| {
+            let (scheme, host) = origin.split_once("://").unwrap();
+            let target = Endpoint {
+                registry: "reg.example:5000",
+                origin: origin.to_owned(),
+                host: host.to_owned(),
+                insecure: true,
+                repository: "ns/a".into(),
+            };
+            credentials_may_go_to(&Url::parse(realm).unwrap(), &target, scheme == "http")
         };
-        let may = |realm: &str, origin: &str| credentials_may_go_to(&Url::parse(realm).unwrap(), &target(origin));
         assert!(may("https://auth.example/token", "https://reg.example:5000"));
         assert!(may("https://auth.example/token", "http://reg.example:5000"));
         // The registry is reached over plain HTTP: its own host (any port) may have them, nobody else.
