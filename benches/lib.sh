@@ -5,7 +5,8 @@
 # Each benchmark script:
 #   1. outside the test environment: installs the test dependencies (scripts/install-test-deps.sh), builds
 #      imgraph (cargo build --release --locked) and re-runs itself inside scripts/with-test-env.sh (private
-#      dockerd, loopback registries, DOCKER_HOST exported, base image imgraph-test/busybox:1);
+#      dockerd, DOCKER_HOST exported, base image imgraph-test/busybox:1; a benchmark that needs a registry
+#      starts its own, as benches/noop.sh does);
 #   2. inside it: copies the binary to a temp dir (other people may rebuild the target dir meanwhile), makes the
 #      docker-pkg 4.0.4 venv, and measures both tools in the same run.
 #

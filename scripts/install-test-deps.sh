@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # install-test-deps.sh — install what imgraph's real-Docker tests need.
 #
-# The tests run against a private Docker daemon and two private registries
-# started by scripts/with-test-env.sh. This installs, from Debian packages and
-# only when missing:
+# The tests run against a private Docker daemon started by
+# scripts/with-test-env.sh and against registries they start themselves
+# (tests/it/fixtures.rs). This installs, from Debian packages and only when
+# missing:
 #   dockerd, containerd, runc, docker CLI   -> docker.io
 #   docker-registry (distribution v2)       -> docker-registry
 #   a statically linked busybox             -> busybox-static
-#   htpasswd (bcrypt, for the auth registry) -> apache2-utils
 #   curl (readiness probes)                 -> curl
 #   openssl (the TLS daemon's test certs)   -> openssl
 #   git, rsync, node + npm (gitlab-ci-local) -> git, rsync, nodejs, npm
@@ -42,7 +42,6 @@ need containerd-shim-runc-v2 docker.io
 need runc docker.io
 need docker docker.io
 need docker-registry docker-registry
-need htpasswd apache2-utils
 need curl curl
 need openssl openssl
 need ip iproute2

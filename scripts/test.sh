@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: installs what the real-Docker tests need (only what is missing), then
-# runs `cargo test` inside a private, throw-away Docker daemon and registries (scripts/with-test-env.sh), with
-# the real-Docker tests (ignored by a plain `cargo test`) included. Extra arguments go to `cargo test`; those
+# runs `cargo test` with a private, throw-away Docker daemon (scripts/with-test-env.sh; the tests start their
+# registries themselves), with the real-Docker tests (ignored by a plain `cargo test`) included. Extra arguments go to `cargo test`; those
 # after a `--` go to the test binaries.
 set -euo pipefail
 cd "$(dirname "$0")/.."

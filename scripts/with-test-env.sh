@@ -15,33 +15,34 @@
 #     listens on tcp://127.0.0.1:<free port> with --tlsverify: a throw-away
 #     CA (openssl, in the temp dir) signs its server certificate (for
 #     127.0.0.1 and localhost) and a client certificate (clientAuth);
-#   * a plain registry on 127.0.0.1:<free port>;
-#   * a registry with htpasswd (bcrypt) auth on 127.0.0.1:<another free port>,
-#     user "imgraph", random password;
 # builds the base image imgraph-test/busybox:1 (FROM scratch + static busybox,
 # network none) in that daemon, runs CMD with these variables exported:
 #   DOCKER_HOST=unix://<tmp>/docker.sock   DOCKER_CONFIG=<tmp>/docker-config
 #   IMGRAPH_TEST_ENV=1
-#   IMGRAPH_TEST_REGISTRY=127.0.0.1:PORT
-#   IMGRAPH_TEST_AUTH_REGISTRY=127.0.0.1:PORT2
-#   IMGRAPH_TEST_AUTH_USER, IMGRAPH_TEST_AUTH_PASSWORD
 #   IMGRAPH_TEST_BUSYBOX=<path of the static busybox>
 #   IMGRAPH_TEST_BASE_IMAGE=imgraph-test/busybox:1
 #   IMGRAPH_TEST_DOCKERD_LOG=<tmp>/dockerd.log
-#   IMGRAPH_TEST_TLS_HOST=tcp://127.0.0.1:PORT3 (the same daemon, TLS only)
+#   IMGRAPH_TEST_TLS_HOST=tcp://127.0.0.1:PORT (the same daemon, TLS only)
 #   IMGRAPH_TEST_CERT_PATH=<tmp>/tls/client, with ca.pem cert.pem key.pem (a
 #     client's DOCKER_CERT_PATH for it; DOCKER_TLS_VERIFY itself stays unset;
 #     the daemon's own files are in the sibling <tmp>/tls/server)
 # and on exit (normal, INT or TERM) stops everything it started by PID
-# (dockerd, containerd, registries; then, if dockerd died or hung, container
+# (dockerd, containerd; then, if dockerd died or hung, container
 # processes found by our cgroup and shims found by our socket path), deletes
 # the bridge, unmounts whatever is left mounted under the temp dir, removes it
 # and our cgroups, and exits with CMD's exit code. Nothing else on the host
 # (interfaces, addresses, routes, sysctls, iptables) is changed; the
 # integration test tests/it/host.rs checks that.
 #
-# Optional: IMGRAPH_TEST_LOG_DIR=DIR copies the daemon/registry logs there
-# before the temp dir is removed.
+# Only what has to run as root from a shell is here: the private containerd
+# and dockerd, their bridge and cgroups, and the daemon's TLS certificates
+# (dockerd reads them at startup). The registries the tests push to
+# (docker-registry on free loopback ports, one behind htpasswd) are started
+# by the tests themselves, in Rust, once per test binary: see
+# tests/it/fixtures.rs.
+#
+# Optional: IMGRAPH_TEST_LOG_DIR=DIR copies the daemon logs there before the
+# temp dir is removed (the test fixtures copy their registries' logs there too).
 # Dependencies: scripts/install-test-deps.sh.
 
 # Some functions are only called from traps or by name: the unreachable-code
@@ -57,8 +58,8 @@ if (($# == 0)); then
     exit 2
 fi
 ((EUID == 0)) || die "must run as root (it starts dockerd)"
-for c in dockerd containerd containerd-shim-runc-v2 runc docker docker-registry \
-    htpasswd curl openssl setsid mount umount ip; do
+for c in dockerd containerd containerd-shim-runc-v2 runc docker curl openssl \
+    setsid mount umount ip; do
     command -v "$c" >/dev/null 2>&1 ||
         die "'$c' not found; run scripts/install-test-deps.sh"
 done
@@ -70,7 +71,6 @@ READY_TIMEOUT=${IMGRAPH_TEST_READY_TIMEOUT:-60} # seconds, per service
 TMP_ROOT=""
 DOCKERD_PID=""
 CONTAINERD_PID=""
-REGISTRY_PIDS=()
 CGROUP_PARENT=""
 BRIDGE="" # set once we have created it (never delete someone else's)
 CLEANED_UP=""
@@ -176,7 +176,7 @@ our_mounts() {
 }
 
 cleanup() {
-    local rc=$? pid mnt ids
+    local rc=$? mnt ids
     [[ -n $CLEANED_UP ]] && return
     CLEANED_UP=1
     set +e
@@ -193,9 +193,6 @@ cleanup() {
     fi
     stop_pid "$DOCKERD_PID" dockerd 15
     stop_pid "$CONTAINERD_PID" containerd 10
-    for pid in "${REGISTRY_PIDS[@]}"; do
-        stop_pid "$pid" registry 5
-    done
     # Only if dockerd/containerd died or hung: container processes (a
     # container's PID 1 ignores TERM, so KILL) and then their shims.
     kill_leftovers container_pids KILL
@@ -455,6 +452,20 @@ create_bridge() {
 }
 
 # --- dockerd ----------------------------------------------------------------
+# A TCP port that nothing on this machine has a socket on (checked in
+# /proc/net/tcp{,6}), from a range below the usual ephemeral ports.
+pick_port() {
+    local port hex used
+    for _ in {1..100}; do
+        port=$((20000 + RANDOM % 12000))
+        printf -v hex ':%04X ' "$port"
+        used=$(cat /proc/net/tcp /proc/net/tcp6 2>/dev/null |
+            awk '{print $2" "}' | grep -c -- "$hex" || true)
+        ((used == 0)) && { echo "$port"; return 0; }
+    done
+    die "no free TCP port found"
+}
+
 DOCKER_SOCK="$TMP_ROOT/docker.sock"
 DOCKERD_LOG="$TMP_ROOT/dockerd.log"
 TLS_PORT=""
@@ -512,76 +523,6 @@ launch_dockerd() { # launch_dockerd DRIVER
     fi
 }
 
-# --- registries ---------------------------------------------------------------
-# A TCP port that nothing on this machine has a socket on (checked in
-# /proc/net/tcp{,6}), from a range below the usual ephemeral ports.
-pick_port() {
-    local port hex used
-    for _ in {1..100}; do
-        port=$((20000 + RANDOM % 12000))
-        printf -v hex ':%04X ' "$port"
-        used=$(cat /proc/net/tcp /proc/net/tcp6 2>/dev/null |
-            awk '{print $2" "}' | grep -c -- "$hex" || true)
-        ((used == 0)) && { echo "$port"; return 0; }
-    done
-    die "no free TCP port found"
-}
-
-registry_ready() { # 200 (open) or 401 (auth) on /v2/
-    local code
-    code=$(curl -s --noproxy '*' --max-time 2 -o /dev/null -w '%{http_code}' \
-        "http://$1/v2/") || return 1
-    [[ $code == 200 || $code == 401 ]]
-}
-
-# start_registry NAME [HTPASSWD_FILE]; sets REGISTRY_ADDR=127.0.0.1:PORT.
-# Retries on a port taken between picking and binding. Not to be called in a
-# subshell (REGISTRY_PIDS must reach the cleanup trap).
-start_registry() {
-    local name=$1 htpasswd_file=${2:-} dir="$TMP_ROOT/$1" port pid attempt
-    mkdir -p "$dir/storage"
-    for attempt in 1 2 3; do
-        port=$(pick_port)
-        {
-            cat <<EOF
-version: 0.1
-log:
-  level: warn
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: $dir/storage
-  delete:
-    enabled: true
-http:
-  addr: 127.0.0.1:$port
-EOF
-            if [[ -n $htpasswd_file ]]; then
-                cat <<EOF
-auth:
-  htpasswd:
-    realm: imgraph-test
-    path: $htpasswd_file
-EOF
-            fi
-        } >"$dir/config.yml"
-        setsid docker-registry serve "$dir/config.yml" \
-            >>"$TMP_ROOT/$name.log" 2>&1 </dev/null &
-        pid=$!
-        REGISTRY_PIDS+=("$pid")
-        if wait_until "$READY_TIMEOUT" "$pid" "$name" \
-            registry_ready "127.0.0.1:$port"; then
-            REGISTRY_ADDR="127.0.0.1:$port"
-            return 0
-        fi
-        stop_pid "$pid" "$name" 5
-        log "$name failed on port $port (attempt $attempt)"
-    done
-    show_log "$name" "$TMP_ROOT/$name.log"
-    die "$name did not start"
-}
-
 # --- static busybox -----------------------------------------------------------
 find_busybox() {
     local bb=${IMGRAPH_TEST_BUSYBOX:-}
@@ -618,17 +559,6 @@ if ! start_dockerd "$DRIVER"; then
     fi
 fi
 
-start_registry registry
-REGISTRY=$REGISTRY_ADDR
-
-AUTH_USER=imgraph
-AUTH_PASSWORD=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
-mkdir -p "$TMP_ROOT/auth-registry"
-htpasswd -nbB "$AUTH_USER" "$AUTH_PASSWORD" >"$TMP_ROOT/auth-registry/htpasswd" ||
-    die "htpasswd failed"
-start_registry auth-registry "$TMP_ROOT/auth-registry/htpasswd"
-AUTH_REGISTRY=$REGISTRY_ADDR
-
 # --- environment for CMD -----------------------------------------------------
 unset DOCKER_CONTEXT DOCKER_TLS_VERIFY DOCKER_CERT_PATH DOCKER_TLS
 export DOCKER_HOST="unix://$DOCKER_SOCK"
@@ -636,10 +566,6 @@ export DOCKER_CONFIG="$TMP_ROOT/docker-config" # keep `docker login` private
 mkdir -p "$DOCKER_CONFIG"
 echo '{}' >"$DOCKER_CONFIG/config.json"
 export IMGRAPH_TEST_ENV=1
-export IMGRAPH_TEST_REGISTRY="$REGISTRY"
-export IMGRAPH_TEST_AUTH_REGISTRY="$AUTH_REGISTRY"
-export IMGRAPH_TEST_AUTH_USER="$AUTH_USER"
-export IMGRAPH_TEST_AUTH_PASSWORD="$AUTH_PASSWORD"
 export IMGRAPH_TEST_BUSYBOX="$BUSYBOX"
 export IMGRAPH_TEST_BASE_IMAGE=imgraph-test/busybox:1
 export IMGRAPH_TEST_DOCKERD_LOG="$DOCKERD_LOG"
@@ -664,7 +590,7 @@ fi
 rm -rf "$ctx"
 
 log "ready in $((SECONDS - START_SECONDS))s: storage=$DRIVER" \
-    "DOCKER_HOST=$DOCKER_HOST registry=$REGISTRY auth-registry=$AUTH_REGISTRY" \
+    "DOCKER_HOST=$DOCKER_HOST" \
     "tls-host=$IMGRAPH_TEST_TLS_HOST bridge=$BRIDGE ($BRIDGE_ADDR)"
 
 # --- run CMD ----------------------------------------------------------------

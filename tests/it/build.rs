@@ -1,5 +1,5 @@
-//! `imgraph build` and `imgraph status` end to end, against the real daemon and registries of
-//! `scripts/with-test-env.sh`.
+//! `imgraph build` and `imgraph status` end to end, against the real daemon of `scripts/with-test-env.sh` and the
+//! shared test registries (`crate::fixtures`).
 
 use std::process::Command;
 

@@ -5,6 +5,8 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
+use crate::fixtures::shared_registries;
+
 /// The binary under test.
 pub const IMGRAPH: &str = env!("CARGO_BIN_EXE_imgraph");
 
@@ -141,7 +143,8 @@ pub fn shared_dir() -> Option<PathBuf> {
     None
 }
 
-/// The real Docker daemon and registries started by `scripts/with-test-env.sh`.
+/// The real Docker daemon started by `scripts/with-test-env.sh`, and the registries shared by the tests
+/// (started on first use by [`shared_registries`], once per test binary).
 #[derive(Debug, Clone)]
 pub struct TestEnv {
     /// `unix://…` of the private daemon (also exported as `DOCKER_HOST`).
@@ -166,13 +169,15 @@ pub fn test_env() -> TestEnv {
         "this test needs the real Docker environment of scripts/with-test-env.sh: run `scripts/test.sh`"
     );
     let required = |name: &str| var(name).unwrap_or_else(|| panic!("{name} is not set by with-test-env.sh"));
+    let (docker_host, base_image) = (required("DOCKER_HOST"), required("IMGRAPH_TEST_BASE_IMAGE"));
+    let shared = shared_registries();
     TestEnv {
-        docker_host: required("DOCKER_HOST"),
-        registry: required("IMGRAPH_TEST_REGISTRY"),
-        auth_registry: required("IMGRAPH_TEST_AUTH_REGISTRY"),
-        auth_user: required("IMGRAPH_TEST_AUTH_USER"),
-        auth_password: required("IMGRAPH_TEST_AUTH_PASSWORD"),
-        base_image: required("IMGRAPH_TEST_BASE_IMAGE"),
+        docker_host,
+        registry: shared.registry.clone(),
+        auth_registry: shared.auth_registry.clone(),
+        auth_user: shared.auth_user.clone(),
+        auth_password: shared.auth_password.clone(),
+        base_image,
     }
 }
 
@@ -274,91 +279,4 @@ pub fn run_without_daemon(tree: &TestTree, args: &[&str]) -> Output {
         .env("XDG_CONFIG_HOME", tree.path())
         .output()
         .expect("run imgraph")
-}
-
-/// A `docker-registry` of the test's own (see `start_on`); it can be stopped mid-run and started again on the
-/// same address and storage, and is stopped by PID when dropped.
-pub struct OwnRegistry {
-    dir: tempfile::TempDir,
-    /// `ip:port`.
-    pub address: String,
-    /// `tls:` lines of the registry config, when it serves HTTPS.
-    tls: String,
-    process: Option<std::process::Child>,
-}
-
-impl OwnRegistry {
-    /// Plain HTTP on loopback.
-    pub fn start() -> Self {
-        Self::start_on(std::net::Ipv4Addr::LOCALHOST.into(), None)
-    }
-
-    /// HTTPS on loopback with the certificate and key of `server_dir` (`cert.pem`, `key.pem`).
-    pub fn start_tls(server_dir: &Path) -> Self {
-        let (cert, key) = (server_dir.join("cert.pem"), server_dir.join("key.pem"));
-        Self::start_on(std::net::Ipv4Addr::LOCALHOST.into(), Some((&cert, &key)))
-    }
-
-    /// On a free port of `ip`, serving HTTPS with `tls` (certificate and key files) when given.
-    pub fn start_on(ip: std::net::IpAddr, tls: Option<(&Path, &Path)>) -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let port = std::net::TcpListener::bind((ip, 0)).and_then(|l| l.local_addr()).expect("a free port").port();
-        let tls = tls.map_or(String::new(), |(cert, key)| {
-            format!("  tls:\n    certificate: {}\n    key: {}\n", cert.display(), key.display())
-        });
-        let address = std::net::SocketAddr::new(ip, port).to_string();
-        let mut registry = Self { address, dir, tls, process: None };
-        registry.restart();
-        registry
-    }
-
-    /// Starts it (again), and waits until it listens.
-    pub fn restart(&mut self) {
-        let config = self.dir.path().join("config.yml");
-        let storage = self.dir.path().join("storage");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {}\n{}",
-                storage.display(),
-                self.address,
-                self.tls
-            ),
-        )
-        .expect("write the registry config");
-        let log = std::fs::File::create(self.dir.path().join("registry.log")).expect("registry log");
-        let child = Command::new("docker-registry")
-            .args(["serve", &config.to_string_lossy()])
-            .stdin(std::process::Stdio::null())
-            .stdout(log.try_clone().expect("registry log"))
-            .stderr(log)
-            .spawn()
-            .expect("start docker-registry");
-        let process = self.process.insert(child);
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        while std::net::TcpStream::connect(&self.address).is_err() {
-            // Exited (its port was taken meanwhile?) or too slow: say what it logged.
-            let exited = !matches!(process.try_wait(), Ok(None));
-            assert!(!exited && std::time::Instant::now() < deadline, "the registry did not start:\n{}", self.log());
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-    }
-
-    pub fn stop(&mut self) {
-        if let Some(mut child) = self.process.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    /// What it logged since it was last started, its access log included.
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
-    }
-}
-
-impl Drop for OwnRegistry {
-    fn drop(&mut self) {
-        self.stop();
-    }
 }

@@ -36,8 +36,6 @@ const ENV_TOOLS: &[&str] = &[
     "containerd-shim-runc-v2",
     "runc",
     "docker",
-    "docker-registry",
-    "htpasswd",
     "curl",
     "openssl",
     "setsid",

@@ -6,6 +6,7 @@ mod corpus;
 mod diagnostics;
 mod engine;
 mod errors;
+mod fixtures;
 mod graph;
 mod harness;
 mod host;

@@ -1,12 +1,13 @@
-//! `imgraph publish` and `--nightly` end to end, against the real daemon and registries of
-//! `scripts/with-test-env.sh` (and registries the tests start and stop themselves).
+//! `imgraph publish` and `--nightly` end to end, against the real daemon of `scripts/with-test-env.sh` and the
+//! shared test registries (`crate::fixtures`), and registries the tests start and stop themselves.
 
 use std::path::Path;
 
 use serde_json::Value;
 
+use crate::fixtures::{OwnRegistry, TestCa};
 use crate::harness::{
-    Background, OwnRegistry, TestEnv, TestTree, docker, events, final_states, run_without_daemon, summary, test_env,
+    Background, TestEnv, TestTree, docker, events, final_states, run_without_daemon, summary, test_env,
 };
 
 /// A tree publishing to `registry` under `namespace`, with extra config lines.
@@ -212,17 +213,12 @@ fn nightly_tags_every_image_and_its_references_once_per_run() {
 #[test]
 fn a_loopback_registry_serving_tls_is_checked_over_https_as_dockerd_does() {
     let env = test_env();
-    let client = std::env::var("IMGRAPH_TEST_CERT_PATH").expect("IMGRAPH_TEST_CERT_PATH");
-    let client = Path::new(&client);
-    let registry = OwnRegistry::start_tls(&client.with_file_name("server"));
     // docker-pkg's setup: `localhost`, a self-signed CA in `ca_bundle`.
+    let ca = TestCa::new();
+    let registry = OwnRegistry::start_tls(&ca.server_cert("registry", &["localhost", "127.0.0.1"]));
     let port = registry.address.rsplit(':').next().unwrap();
-    let tree = tree(
-        &format!("localhost:{port}"),
-        "t-tlsreg",
-        &format!("ca_bundle = \"{}\"\n", client.join("ca.pem").display()),
-    )
-    .image("app", "app", "1", &format!("FROM {}\n", env.base_image));
+    let tree = tree(&format!("localhost:{port}"), "t-tlsreg", &format!("ca_bundle = \"{}\"\n", ca.cert.display()))
+        .image("app", "app", "1", &format!("FROM {}\n", env.base_image));
     let status = tree.run(&["status", "."]).success();
     assert_eq!(status.stdout(), "app  1  to-build: 404 from registry, not in the daemon\n");
     // Without it too: loopback registries are insecure to dockerd, which then does not verify certificates.

@@ -1,9 +1,10 @@
-//! The registry client: tag existence against the real registries of `with-test-env.sh` (plain and htpasswd),
-//! and, with wiremock, what a real registry will not do on demand (Bearer tokens, 429, 5xx, no digest header).
+//! The registry client: tag existence against real registries (the shared ones of `crate::fixtures`, plain and
+//! htpasswd, and some of the tests' own), and, with wiremock, what a real registry will not do on demand (Bearer
+//! tokens, 429, 5xx, no digest header).
 
 use std::io::{Read as _, Write as _};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,7 +16,8 @@ use sha2::{Digest as _, Sha256};
 use wiremock::matchers::{basic_auth, bearer_token, headers, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::harness::{OwnRegistry, TestTree, test_env};
+use crate::fixtures::{self, Cert, OwnRegistry};
+use crate::harness::{TestTree, test_env};
 
 const MANIFEST_PATH: &str = "/v2/ns/app/manifests/1";
 
@@ -387,15 +389,10 @@ fn openssl(dir: &Path, args: &[&str]) {
     assert!(output.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&output.stderr));
 }
 
-/// A certificate and its key, as PEM files.
-struct Cert {
-    cert: PathBuf,
-    key: PathBuf,
-}
-
 /// A self-signed certificate `NAME.pem` (key `NAME.key`) in `dir` for the subjectAltName `san`, made the usual
-/// way: `openssl req -x509`, which marks it CA:TRUE.
-fn self_signed(dir: &Path, name: &str, san: &str) -> Cert {
+/// way: `openssl req -x509`, which marks it CA:TRUE. For the tests of such certificates; others that need just some
+/// certificate use rcgen ([`fixtures::self_signed`]).
+fn openssl_self_signed(dir: &Path, name: &str, san: &str) -> Cert {
     let (cert, key, san) = (format!("{name}.pem"), format!("{name}.key"), format!("subjectAltName={san}"));
     let subject = format!("/CN={name}");
     let key_and_cert = ["-keyout", key.as_str(), "-out", cert.as_str()];
@@ -404,28 +401,14 @@ fn self_signed(dir: &Path, name: &str, san: &str) -> Cert {
     Cert { cert: dir.join(cert), key: dir.join(key) }
 }
 
-/// As [`self_signed`], valid from `start` to `end` (`YYYYMMDDHHMMSSZ`): `openssl ca -selfsign`, as `req -x509`
-/// cannot backdate before OpenSSL 3.4.
-fn self_signed_for(dir: &Path, name: &str, san: &str, start: &str, end: &str) -> Cert {
-    let (cert, key, csr, config) =
-        (format!("{name}.pem"), format!("{name}.key"), format!("{name}.csr"), format!("{name}.cnf"));
-    let index = format!("{name}.index");
-    std::fs::write(dir.join(&index), "").expect("write the CA index");
-    std::fs::write(
-        dir.join(&config),
-        format!(
-            "[ca]\ndefault_ca = own\n[own]\ndatabase = {index}\nnew_certs_dir = .\nrand_serial = yes\n\
-             default_md = sha256\npolicy = any\nunique_subject = no\n[any]\ncommonName = supplied\n\
-             [ext]\nbasicConstraints = critical,CA:TRUE\nsubjectAltName = {san}\n"
-        ),
-    )
-    .expect("write the CA config");
-    let subject = format!("/CN={name}");
-    openssl(dir, &["req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", &key, "-subj", &subject, "-out", &csr]);
-    let dates = ["-startdate", start, "-enddate", end];
-    let args = ["ca", "-batch", "-selfsign", "-config", &config, "-keyfile", &key, "-in", &csr, "-out", &cert];
-    openssl(dir, &[&args[..], &dates, &["-extensions", "ext", "-notext"]].concat());
-    Cert { cert: dir.join(cert), key: dir.join(key) }
+/// A self-signed certificate marked CA:TRUE, as `openssl req -x509` makes them, for `ip`, valid from `start` to
+/// `end` (year, month, day; `req -x509` cannot backdate before OpenSSL 3.4): made with rcgen.
+fn ca_true_self_signed_for(dir: &Path, name: &str, ip: Ipv4Addr, start: (i32, u8, u8), end: (i32, u8, u8)) -> Cert {
+    let mut params = fixtures::cert_params(name, &[&ip.to_string()]);
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params.not_before = rcgen::date_time_ymd(start.0, start.1, start.2);
+    params.not_after = rcgen::date_time_ymd(end.0, end.1, end.2);
+    fixtures::self_signed_from(dir, name, &params)
 }
 
 /// An HTTP client that trusts any certificate: for pushing test images, not under test.
@@ -447,7 +430,7 @@ async fn a_ca_true_self_signed_certificate_in_ca_bundle_is_trusted() {
     need(&["docker-registry", "openssl"]);
     let ip = non_loopback_ipv4();
     let certs = tempfile::tempdir().unwrap();
-    let cert = self_signed(certs.path(), "registry", &format!("DNS:registry.example,IP:{ip}"));
+    let cert = openssl_self_signed(certs.path(), "registry", &format!("DNS:registry.example,IP:{ip}"));
     let registry = OwnRegistry::start_on(ip.into(), Some((&cert.cert, &cert.key)));
     let digest = push_to(&format!("https://{}/", registry.address), &trusting_client(), None, "it/tls", "1.0").await;
 
@@ -472,7 +455,7 @@ fn status_trusts_a_self_signed_registry_certificate_in_ca_bundle() {
     need(&["docker-registry", "openssl"]);
     let ip = non_loopback_ipv4();
     let certs = tempfile::tempdir().unwrap();
-    let cert = self_signed(certs.path(), "registry", &format!("IP:{ip}"));
+    let cert = openssl_self_signed(certs.path(), "registry", &format!("IP:{ip}"));
     let registry = OwnRegistry::start_on(ip.into(), Some((&cert.cert, &cert.key)));
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(push_to(&format!("https://{}/", registry.address), &trusting_client(), None, "t-tls/app", "1.0"));
@@ -492,7 +475,7 @@ fn status_trusts_a_self_signed_registry_certificate_in_ca_bundle() {
     );
 
     // The same registry, with a bundle that lacks its certificate: an error naming both.
-    let other = self_signed(certs.path(), "other", &format!("IP:{ip}"));
+    let other = fixtures::self_signed(certs.path(), "other", &[&ip.to_string()]);
     let config = format!(
         "registry = \"{}\"\nnamespace = \"t-tls\"\nca_bundle = \"{}\"\n",
         registry.address,
@@ -514,9 +497,9 @@ async fn certificates_in_ca_bundle_are_still_checked() {
     let certs = tempfile::tempdir().unwrap();
     let dir = certs.path();
     let cases = [
-        (self_signed(dir, "wrong-name", "DNS:registry.example,IP:192.0.2.254"), "not valid for name"),
-        (self_signed_for(dir, "expired", &format!("IP:{ip}"), "20200101000000Z", "20200102000000Z"), "expired"),
-        (self_signed_for(dir, "not-yet", &format!("IP:{ip}"), "20990101000000Z", "20990102000000Z"), "not valid yet"),
+        (openssl_self_signed(dir, "wrong-name", "DNS:registry.example,IP:192.0.2.254"), "not valid for name"),
+        (ca_true_self_signed_for(dir, "expired", ip, (2020, 1, 1), (2020, 1, 2)), "expired"),
+        (ca_true_self_signed_for(dir, "not-yet", ip, (2099, 1, 1), (2099, 1, 2)), "not valid yet"),
     ];
     for (cert, why) in &cases {
         let registry = OwnRegistry::start_on(ip.into(), Some((&cert.cert, &cert.key)));
@@ -527,7 +510,7 @@ async fn certificates_in_ca_bundle_are_still_checked() {
         assert!(err.message.contains(&format!("ca_bundle {}", cert.cert.display())), "{err}");
     }
     // A self-signed certificate that is not in the bundle, or no bundle at all: nobody vouches for it.
-    let presented = self_signed(dir, "presented", &format!("IP:{ip}"));
+    let presented = fixtures::self_signed(dir, "presented", &[&ip.to_string()]);
     let registry = OwnRegistry::start_on(ip.into(), Some((&presented.cert, &presented.key)));
     for bundle in [Some(cases[0].0.cert.as_path()), None] {
         let err = tls_client(bundle, &[]).tag_state(&registry.address, "it/tls", "1").await.unwrap_err();
@@ -541,15 +524,15 @@ async fn certificates_in_ca_bundle_are_still_checked() {
 #[ignore = "needs the real Docker environment: run scripts/test.sh"]
 #[tokio::test]
 async fn a_loopback_tls_registry_is_insecure_as_dockerd_has_it() {
-    need(&["docker-registry", "openssl"]);
+    need(&["docker-registry"]);
     let certs = tempfile::tempdir().unwrap();
     // Its certificate is for another name, and trusted by nobody: dockerd does not verify it at all.
-    let cert = self_signed(certs.path(), "loopback", "DNS:elsewhere.example");
+    let cert = fixtures::self_signed(certs.path(), "loopback", &["elsewhere.example"]);
     let registry = OwnRegistry::start_on(Ipv4Addr::LOCALHOST.into(), Some((&cert.cert, &cert.key)));
     let port = registry.address.rsplit_once(':').map(|(_, port)| port.to_owned()).unwrap();
     let digest = push_to(&format!("https://{}/", registry.address), &trusting_client(), None, "it/loopback", "1").await;
     // 127.0.0.0/8 and ::1 by address, `localhost` because it resolves to them; with or without a ca_bundle.
-    let other = self_signed(certs.path(), "other", "DNS:localhost");
+    let other = fixtures::self_signed(certs.path(), "other", &["localhost"]);
     for (name, bundle) in [(registry.address.clone(), None), (format!("localhost:{port}"), Some(other.cert.as_path()))]
     {
         let client = tls_client(bundle, &[]);
@@ -569,10 +552,10 @@ async fn a_loopback_tls_registry_is_insecure_as_dockerd_has_it() {
 #[ignore = "needs the real Docker environment: run scripts/test.sh"]
 #[tokio::test]
 async fn insecure_registries_entries_are_read_as_dockerd_reads_them() {
-    need(&["docker-registry", "openssl"]);
+    need(&["docker-registry"]);
     let ip = non_loopback_ipv4();
     let certs = tempfile::tempdir().unwrap();
-    let cert = self_signed(certs.path(), "untrusted", "DNS:elsewhere.example");
+    let cert = fixtures::self_signed(certs.path(), "untrusted", &["elsewhere.example"]);
     let registry = OwnRegistry::start_on(ip.into(), Some((&cert.cert, &cert.key)));
     push_to(&format!("https://{}/", registry.address), &trusting_client(), None, "it/insecure", "1").await;
     let listed = |entries: &[&str]| tls_client(None, entries);
@@ -701,13 +684,11 @@ async fn mount_bearer_registry(server: &MockServer, realm: &str) {
         .await;
 }
 
-#[ignore = "needs the real Docker environment: run scripts/test.sh"]
 #[tokio::test]
 async fn an_https_realm_gets_the_credentials() {
-    need(&["openssl"]);
     let certs = tempfile::tempdir().unwrap();
     let (registry_server, token_server) = (MockServer::start().await, MockServer::start().await);
-    let front = https_front(*token_server.address(), &self_signed(certs.path(), "realm", "IP:127.0.0.1"));
+    let front = https_front(*token_server.address(), &fixtures::self_signed(certs.path(), "realm", &["127.0.0.1"]));
     mount_bearer_registry(&registry_server, &format!("https://{front}/token")).await;
     Mock::given(method("GET"))
         .and(path("/token"))
@@ -758,14 +739,12 @@ async fn an_http_realm_on_another_host_gets_no_credentials() {
     assert_eq!(authorizations(&token_server).await, Vec::<String>::new());
 }
 
-#[ignore = "needs the real Docker environment: run scripts/test.sh"]
 #[tokio::test]
 async fn an_http_realm_of_a_registry_reached_over_https_gets_no_credentials() {
-    need(&["openssl"]);
     let certs = tempfile::tempdir().unwrap();
     let server = MockServer::start().await;
     // The registry answers HTTPS (through the front), its realm is plain HTTP on the same host.
-    let front = https_front(*server.address(), &self_signed(certs.path(), "registry", "IP:127.0.0.1"));
+    let front = https_front(*server.address(), &fixtures::self_signed(certs.path(), "registry", &["127.0.0.1"]));
     let realm = format!("{}/token", server.uri());
     mount_bearer_registry(&server, &realm).await;
     // An anonymous token that does not grant the pull.
