@@ -7,6 +7,7 @@ mod engine;
 mod errors;
 mod graph;
 mod harness;
+mod mutation;
 mod prune;
 mod publish;
 mod registry;
