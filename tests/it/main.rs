@@ -11,6 +11,7 @@ mod graph;
 mod harness;
 mod host;
 mod isolation;
+mod mutation;
 mod outdated;
 mod pipeline;
 mod prune;
