@@ -329,6 +329,10 @@ fn parse_yaml(path: &Path, text: &str) -> Result<(FileConfig, serde_json::Map<St
         let message = message.split(" at line ").next().unwrap_or(&message).to_owned();
         ConfigError::Syntax { path: path.to_owned(), line, column, message }
     };
+    if let Some((line, column)) = too_deep_flow(text) {
+        let message = format!("`[` and `{{` nested more than {MAX_FLOW_NESTING} deep");
+        return Err(ConfigError::Syntax { path: path.to_owned(), line, column, message });
+    }
     // An empty YAML document is an empty config, as in docker-pkg.
     let document: Value = serde_norway::from_str(text).map_err(syntax)?;
     let values = match document {
@@ -346,6 +350,40 @@ fn parse_yaml(path: &Path, text: &str) -> Result<(FileConfig, serde_json::Map<St
     let typed: FileConfig =
         if values.is_empty() { FileConfig::default() } else { serde_norway::from_str(text).map_err(syntax)? };
     Ok((typed, values))
+}
+
+/// How deeply YAML flow collections may nest. The parser stops at 128 anyway, but only after time that grows
+/// with the square of the nesting (a minute for 100,000 `[`); no config nests a tenth of this.
+const MAX_FLOW_NESTING: usize = 100;
+
+/// Where `[`/`{` first nest deeper than [`MAX_FLOW_NESTING`] (1-based line and column), outside comments and
+/// quoted scalars; approximate where YAML is odd, which only matters that deep.
+fn too_deep_flow(text: &str) -> Option<(usize, usize)> {
+    let mut depth = 0;
+    for (index, line) in text.lines().enumerate() {
+        let mut quote = None;
+        let mut previous = ' ';
+        for (column, c) in line.chars().enumerate() {
+            match quote {
+                Some(q) if c == q => quote = None,
+                Some(_) => {}
+                None if c == '#' && previous.is_whitespace() => break,
+                None if (c == '"' || c == '\'') && (previous.is_whitespace() || "[{,:".contains(previous)) => {
+                    quote = Some(c);
+                }
+                None if c == '[' || c == '{' => {
+                    depth += 1;
+                    if depth > MAX_FLOW_NESTING {
+                        return Some((index + 1, column + 1));
+                    }
+                }
+                None if c == ']' || c == '}' => depth = depth.saturating_sub(1),
+                None => {}
+            }
+            previous = c;
+        }
+    }
+    None
 }
 
 /// 1-based line and column of byte `offset` in `text`.
@@ -375,6 +413,27 @@ mod tests {
         assert_eq!(config.verify_command, "/bin/bash");
         assert_eq!(config.known_uid_mappings.get("www-data"), Some(&33));
         assert_eq!(config.template_vars.get("registry"), Some(&Value::from("")));
+    }
+
+    #[test]
+    fn deeply_nested_yaml_is_refused_before_parsing() {
+        let dir = tempfile::tempdir().unwrap();
+        let load = |text: &str| Config::load(Some(&write(dir.path(), "config.yaml", text)), None, None);
+        let n = 100_000;
+        for text in [format!("deep: {}{}\n", "[".repeat(n), "]".repeat(n)), format!("a: 1\nb: {}1\n", "{a: ".repeat(n))]
+        {
+            let started = std::time::Instant::now();
+            let error = load(&text).unwrap_err().to_string();
+            assert!(error.contains("nested more than 100 deep"), "{error}");
+            assert!(error.contains("config.yaml:"), "{error}");
+            assert!(started.elapsed() < std::time::Duration::from_secs(5), "refused before parsing");
+        }
+        // Brackets in comments and quoted scalars are not nesting.
+        let brackets = "[".repeat(200);
+        let config = load(&format!("namespace: '{brackets}' # {brackets}\nregistry: \"r{brackets}\"\n")).unwrap();
+        assert_eq!(config.namespace, brackets);
+        let nested = load("a: [[b, [c]], {d: [e]}]\n").unwrap();
+        assert_eq!(nested.template_vars["a"][1]["d"][0], Value::from("e"));
     }
 
     #[test]

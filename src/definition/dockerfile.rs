@@ -5,6 +5,7 @@
 //! `${VAR:-default}`, `${VAR:+alternative}` substitutions (also without the `:`), and shell-style quotes.
 //! `ENV` values are not tracked, so a `--from` naming an `ENV` variable is reported as undefined.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 
 /// Where a reference was found.
@@ -35,11 +36,18 @@ pub struct DockerfileError {
 /// `ARG` names and their values; `None` for an `ARG` declared without a default.
 type Args = HashMap<String, Option<String>>;
 
+/// How many bytes variable substitutions may produce in one Dockerfile: `ARG`s that double each other would
+/// otherwise take all memory.
+const MAX_SUBSTITUTED: usize = 16 << 20;
+/// How deeply `${VAR:-${...}}` may nest: the expansion recurses once per level.
+const MAX_NESTING: usize = 64;
+
 /// Every image reference in `dockerfile`, in file order.
 pub fn image_references(dockerfile: &str) -> Result<Vec<ImageReference>, DockerfileError> {
     let lines: Vec<&str> = dockerfile.lines().collect();
     let escape = escape_directive(&lines);
     let instructions = instructions(&lines, escape)?;
+    let lexer = Lexer { escape, budget: Cell::new(MAX_SUBSTITUTED) };
 
     // `COPY --from` and `--mount=from=` may name any stage, even a later one.
     let mut all_stages = Vec::new();
@@ -62,13 +70,12 @@ pub fn image_references(dockerfile: &str) -> Result<Vec<ImageReference>, Dockerf
         let mut push = |reference: String, kind| references.push(ImageReference { reference, line, kind });
         match instruction.keyword.as_str() {
             "ARG" => match stage_args.as_mut() {
-                Some(stage) => declare_args(instruction, escape, stage, Some(&global_args))?,
-                None => declare_args(instruction, escape, &mut global_args, None)?,
+                Some(stage) => declare_args(instruction, &lexer, stage, Some(&global_args))?,
+                None => declare_args(instruction, &lexer, &mut global_args, None)?,
             },
             "FROM" => {
                 let from = parse_from(instruction, escape)?;
-                let image =
-                    expand(from.image, &global_args, escape).map_err(|e| error(e.message("FROM", from.image)))?;
+                let image = lexer.expand(from.image, &global_args).map_err(|e| error(e.message("FROM", from.image)))?;
                 if image.is_empty() {
                     return Err(error(format!("FROM image `{}` is empty once variables are substituted", from.image)));
                 }
@@ -83,7 +90,7 @@ pub fn image_references(dockerfile: &str) -> Result<Vec<ImageReference>, Dockerf
                 let args = stage_args.as_ref().unwrap_or(&global_args);
                 for flag in flags(&instruction.args, escape) {
                     let Some(value) = strip_prefix_ignore_case(flag, "--from=") else { continue };
-                    let from = expand(value, args, escape).map_err(|e| error(e.message("COPY --from", value)))?;
+                    let from = lexer.expand(value, args).map_err(|e| error(e.message("COPY --from", value)))?;
                     if from.is_empty() {
                         return Err(error("COPY --from= names no stage or image".into()));
                     }
@@ -104,7 +111,7 @@ pub fn image_references(dockerfile: &str) -> Result<Vec<ImageReference>, Dockerf
                         if !unquote(key).eq_ignore_ascii_case("from") {
                             continue;
                         }
-                        let from = expand(value, args, escape).map_err(|e| error(e.message("RUN --mount", value)))?;
+                        let from = lexer.expand(value, args).map_err(|e| error(e.message("RUN --mount", value)))?;
                         if !from.is_empty() && !is_stage(&from) {
                             push(from, ReferenceKind::MountFrom);
                         }
@@ -231,18 +238,25 @@ fn parse_from(instruction: &Instruction, escape: char) -> Result<FromLine<'_>, D
 /// `ARG NAME[=value] ...` into `scope`; a bare `ARG NAME` in a stage takes the global default (`inherited`).
 fn declare_args(
     instruction: &Instruction,
-    escape: char,
+    lexer: &Lexer,
     scope: &mut Args,
     inherited: Option<&Args>,
 ) -> Result<(), DockerfileError> {
-    for word in split_unquoted(&instruction.args, escape, char::is_whitespace) {
+    let error = |message: String| DockerfileError { line: instruction.line, message };
+    for word in split_unquoted(&instruction.args, lexer.escape, char::is_whitespace) {
         let (name, value) = match word.split_once('=') {
-            // An undefined variable in a default expands to nothing, as in BuildKit.
-            Some((name, value)) => (name, Some(expand(value, scope, escape).unwrap_or_else(|e| e.lenient))),
+            Some((name, value)) => match lexer.expand(value, scope) {
+                Ok(value) => (name, Some(value)),
+                Err(e @ ExpandError { problem: ExpandProblem::Limit(_), .. }) => {
+                    return Err(error(e.message("ARG", value)));
+                }
+                // An undefined variable in a default expands to nothing, as in BuildKit.
+                Err(e) => (name, Some(e.lenient)),
+            },
             None => (word, inherited.unwrap_or(scope).get(word).cloned().flatten()),
         };
         if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err(DockerfileError { line: instruction.line, message: format!("invalid ARG name `{name}`") });
+            return Err(error(format!("invalid ARG name `{name}`")));
         }
         scope.insert(name.to_owned(), value);
     }
@@ -304,19 +318,44 @@ struct ExpandError {
 enum ExpandProblem {
     Undefined(String),
     Unsupported(String),
+    /// [`MAX_SUBSTITUTED`] or [`MAX_NESTING`] reached: the Dockerfile cannot be read.
+    Limit(String),
 }
 
 impl ExpandError {
     fn message(&self, what: &str, word: &str) -> String {
+        let word: String = word.chars().take(80).collect();
         match &self.problem {
             ExpandProblem::Undefined(name) => format!("{what} uses undefined variable `{name}`"),
             ExpandProblem::Unsupported(form) => format!("{what} `{word}`: unsupported substitution `{form}`"),
+            ExpandProblem::Limit(limit) => format!("{what} `{word}`: {limit}"),
         }
     }
 }
 
-/// Removes quotes and escapes and substitutes variables, like BuildKit's shell lexer.
-fn expand(word: &str, args: &Args, escape: char) -> Result<String, ExpandError> {
+/// BuildKit's shell lexer, as far as references need it, within limits for the whole Dockerfile.
+struct Lexer {
+    escape: char,
+    /// Bytes substitutions may still produce.
+    budget: Cell<usize>,
+}
+
+impl Lexer {
+    /// Removes quotes and escapes and substitutes variables.
+    fn expand(&self, word: &str, args: &Args) -> Result<String, ExpandError> {
+        expand(word, args, self, 0)
+    }
+
+    /// Takes `bytes` from the budget; false when it is spent.
+    fn spend(&self, bytes: usize) -> bool {
+        let left = self.budget.get();
+        self.budget.set(left.saturating_sub(bytes));
+        bytes <= left
+    }
+}
+
+fn expand(word: &str, args: &Args, lexer: &Lexer, depth: usize) -> Result<String, ExpandError> {
+    let escape = lexer.escape;
     let mut out = String::new();
     let mut problem = None;
     let mut quote = None;
@@ -337,7 +376,10 @@ fn expand(word: &str, args: &Args, escape: char) -> Result<String, ExpandError> 
                 _ => out.push(c),
             },
             _ if c == '$' => {
-                let (value, after) = substitute(rest, args, escape, &mut problem);
+                let (value, after) = substitute(rest, args, lexer, depth, &mut problem);
+                if matches!(problem, Some(ExpandProblem::Limit(_))) {
+                    break;
+                }
                 out.push_str(&value);
                 rest = after;
             }
@@ -351,8 +393,31 @@ fn expand(word: &str, args: &Args, escape: char) -> Result<String, ExpandError> 
 }
 
 /// Substitutes the variable after a `$` at the start of `rest`; returns its value and what follows it. Records
-/// the first problem met (in `problem`) and goes on with an empty value.
-fn substitute<'a>(rest: &'a str, args: &Args, escape: char, problem: &mut Option<ExpandProblem>) -> (String, &'a str) {
+/// the first problem met (in `problem`) and goes on with an empty value; a [`ExpandProblem::Limit`] replaces
+/// any other, as it stops the expansion.
+fn substitute<'a>(
+    rest: &'a str,
+    args: &Args,
+    lexer: &Lexer,
+    depth: usize,
+    problem: &mut Option<ExpandProblem>,
+) -> (String, &'a str) {
+    let (value, after) = substitute_unlimited(rest, args, lexer, depth, problem);
+    if !lexer.spend(value.len()) {
+        let limit = format!("variables expand to more than {} MiB", MAX_SUBSTITUTED >> 20);
+        *problem = Some(ExpandProblem::Limit(limit));
+        return (String::new(), "");
+    }
+    (value, after)
+}
+
+fn substitute_unlimited<'a>(
+    rest: &'a str,
+    args: &Args,
+    lexer: &Lexer,
+    depth: usize,
+    problem: &mut Option<ExpandProblem>,
+) -> (String, &'a str) {
     let name_len = |s: &str| s.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(s.len());
     let value = |name: &str| args.get(name).cloned().flatten();
     let undefined = |name: &str, problem: &mut Option<ExpandProblem>| {
@@ -361,15 +426,19 @@ fn substitute<'a>(rest: &'a str, args: &Args, escape: char, problem: &mut Option
     };
 
     if let Some(braced) = rest.strip_prefix('{') {
+        if depth >= MAX_NESTING {
+            *problem = Some(ExpandProblem::Limit(format!("`${{...}}` nested more than {MAX_NESTING} deep")));
+            return (String::new(), "");
+        }
         // Find the matching `}`, allowing `${...}` nested in a default.
-        let mut depth = 0;
+        let mut open = 0;
         let close = braced.char_indices().find(|&(i, c)| match c {
             '{' if braced[..i].ends_with('$') => {
-                depth += 1;
+                open += 1;
                 false
             }
-            '}' if depth > 0 => {
-                depth -= 1;
+            '}' if open > 0 => {
+                open -= 1;
                 false
             }
             '}' => true,
@@ -383,8 +452,12 @@ fn substitute<'a>(rest: &'a str, args: &Args, escape: char, problem: &mut Option
         let (name, modifier) = inner.split_at(name_len(inner));
         let (colon, modifier) = modifier.strip_prefix(':').map_or((false, modifier), |m| (true, m));
         let current = value(name).filter(|v| !colon || !v.is_empty());
-        let mut word = |w: &str| match expand(w, args, escape) {
+        let mut word = |w: &str| match expand(w, args, lexer, depth + 1) {
             Ok(v) => v,
+            Err(ExpandError { problem: limit @ ExpandProblem::Limit(_), .. }) => {
+                *problem = Some(limit);
+                String::new()
+            }
             Err(e) => {
                 problem.get_or_insert(e.problem);
                 e.lenient
@@ -507,6 +580,28 @@ mod tests {
         assert!(error("ARG A=x\nFROM ${A#x}\n").message.contains("unsupported substitution `${A#x}`"));
         assert!(error("FROM ${A\n").message.contains("unsupported"));
         assert_eq!(error("ARG =x\n").message, "invalid ARG name ``");
+    }
+
+    #[test]
+    fn expansion_is_bounded() {
+        // Each ARG doubles the last: 2^47 bytes unbounded.
+        let mut doubling = String::from("ARG A0=xx\n");
+        for i in 1..48 {
+            doubling.push_str(&format!("ARG A{i}=$A{p}$A{p}\n", p = i - 1));
+        }
+        doubling.push_str("FROM $A47\n");
+        let e = error(&doubling);
+        assert!(e.message.contains("variables expand to more than 16 MiB"), "{e:?}");
+        assert!(e.line > 20 && e.line < 48, "{e:?}");
+        // Nesting recurses once per level.
+        let nested = |n: usize| format!("FROM {}x{}\n", "${a:-".repeat(n), "}".repeat(n));
+        assert_eq!(refs(&nested(MAX_NESTING)), vec![r("x", 1, From)]);
+        assert!(error(&nested(20_000)).message.contains("nested more than 64 deep"));
+        assert!(
+            error(&format!("ARG B={}x{}\nFROM scratch\n", "${a:-".repeat(100), "}".repeat(100)))
+                .message
+                .starts_with("ARG `${a:-")
+        );
     }
 
     #[test]
