@@ -25,6 +25,8 @@ pub const CONTROL_LIMIT: u64 = 1 << 20;
 pub const TEMPLATE_LIMIT: u64 = 1 << 20;
 pub const DOCKERIGNORE_LIMIT: u64 = 1 << 20;
 pub const CONFIG_LIMIT: u64 = 1 << 20;
+/// A PEM bundle of every public CA is about 200 KiB.
+pub const PEM_LIMIT: u64 = 4 << 20;
 
 /// Why a file was not read.
 #[derive(Debug, thiserror::Error)]

@@ -504,7 +504,8 @@ fn tls_files(address: &str, dir: &Path) -> Result<[PathBuf; 3], EngineError> {
                  ca.pem, cert.pem and key.pem)"
             ))
         };
-        let text = std::fs::read(&path).map_err(|e| fail(format!("cannot read the {what} {}: {e}", path.display())))?;
+        let text = crate::files::read(&path, crate::files::PEM_LIMIT)
+            .map_err(|e| fail(format!("cannot read the {what} {}: {e}", path.display())))?;
         if !holds_pem(&String::from_utf8_lossy(&text), labels) {
             return Err(fail(format!("the {what} {} holds no PEM {}", path.display(), labels.join(" or "))));
         }

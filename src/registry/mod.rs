@@ -143,6 +143,9 @@ struct Inner {
     /// Per insecure registry host: whether it answered HTTPS (`true`) or plain HTTP only (`false`), learnt from
     /// the first request.
     answers_https: Mutex<HashMap<String, bool>>,
+    /// Per `host[:port]` that could not be connected to after every retry: why. Later requests fail at once
+    /// rather than each retrying a registry that is down or does not resolve.
+    unreachable: Mutex<HashMap<String, String>>,
     /// Per registry as given: the scheme its last 401 asked for.
     challenges: Mutex<HashMap<String, Challenge>>,
     /// Per (registry, scope); the async lock makes concurrent checks share one token request.
@@ -267,6 +270,7 @@ impl RegistryClient {
             credentials: Mutex::default(),
             insecure_hosts: Mutex::default(),
             answers_https: Mutex::default(),
+            unreachable: Mutex::default(),
             challenges: Mutex::default(),
             tokens: Mutex::default(),
         };
@@ -314,7 +318,8 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 
 /// The certificates of the PEM file `path` (other PEM sections are ignored).
 fn read_ca_bundle(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
-    let pem = std::fs::read(path).map_err(|e| format!("cannot read ca_bundle {}: {e}", path.display()))?;
+    let pem = crate::files::read(path, crate::files::PEM_LIMIT)
+        .map_err(|e| format!("cannot read ca_bundle {}: {e}", path.display()))?;
     let certs = CertificateDer::pem_slice_iter(&pem)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("ca_bundle {} is not a PEM certificate bundle: {e}", path.display()))?;
@@ -603,6 +608,7 @@ impl Inner {
             let request =
                 make(self.client(insecure)).build().map_err(|e| format!("cannot make a request to {address}: {e}"))?;
             let (method, url) = (request.method().clone(), request.url().clone());
+            let server = authority(&url);
             // The scheme only: the credential itself never reaches a log.
             let auth = request
                 .headers()
@@ -614,6 +620,9 @@ impl Inner {
             let started = std::time::Instant::now();
             let result = {
                 let _permit = self.permits.acquire().await.map_err(|e| format!("registry client stopped: {e}"))?;
+                if let Some(failure) = lock(&self.unreachable).get(&server) {
+                    return Err(failure.clone());
+                }
                 self.client(insecure).execute(request).await
             };
             let elapsed_ms = started.elapsed().as_millis();
@@ -647,7 +656,11 @@ impl Inner {
                         return Err(failure.message);
                     }
                     let note = if attempt > 1 { format!(" ({})", after(attempt).trim_start()) } else { String::new() };
-                    (format!("{}{note}", failure.message), None)
+                    let message = format!("{}{note}", failure.message);
+                    if attempt >= tries && (err.is_connect() || err.is_timeout()) {
+                        lock(&self.unreachable).insert(server, message.clone());
+                    }
+                    (message, None)
                 }
             };
             if attempt >= tries {
@@ -843,8 +856,11 @@ mod tests {
     /// A loopback server that speaks plain HTTP/1.1 only, answering 404 to everything; returns its port and how
     /// many connections it got.
     fn plain_http_server() -> (u16, Arc<std::sync::atomic::AtomicUsize>) {
+        plain_http_server_on(std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+    }
+
+    fn plain_http_server_on(listener: std::net::TcpListener) -> (u16, Arc<std::sync::atomic::AtomicUsize>) {
         use std::io::{Read, Write};
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let counted = connections.clone();
@@ -873,6 +889,30 @@ mod tests {
         // Known now: plain HTTP straight away.
         assert_eq!(client.tag_state(&registry, "ns/b", "1").await.unwrap(), TagState::Absent);
         assert_eq!(connections.load(std::sync::atomic::Ordering::SeqCst), after_first + 1);
+    }
+
+    #[tokio::test]
+    async fn a_registry_that_cannot_be_connected_to_is_not_tried_again_in_the_run() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut options = ClientOptions::from_env();
+        options.retry.first_delay = Duration::from_millis(1);
+        let client = RegistryClient::with_options(&Config::defaults(), options).unwrap();
+        let registry = format!("127.0.0.1:{port}");
+        let first = client.tag_state(&registry, "ns/a", "1").await.unwrap_err();
+        assert!(first.message.contains("after 3 tries"), "{first:?}");
+        // The registry comes up: this run has given up on it anyway, every other image fails at once.
+        let (_, connections) = plain_http_server_on(std::net::TcpListener::bind(("127.0.0.1", port)).unwrap());
+        let second = client.tag_state(&registry, "ns/b", "1").await.unwrap_err();
+        assert_eq!(second.message, first.message);
+        assert_eq!(connections.load(std::sync::atomic::Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn a_ca_bundle_must_be_a_regular_file() {
+        let mut config = Config::defaults();
+        config.ca_bundle = Some(PathBuf::from("/dev/zero"));
+        let error = RegistryClient::new(&config).err().expect("/dev/zero is no bundle");
+        assert!(error.message.contains("cannot read ca_bundle /dev/zero: not a regular file"), "{error:?}");
     }
 
     #[test]

@@ -144,14 +144,23 @@ impl<'a> ImageLine<'a> {
     }
 }
 
+/// The widest column text aligns columns wider than this no further: the formatter refuses widths over 65,535,
+/// and a name that long is aligned with nothing anyway.
+const MAX_COLUMN_WIDTH: usize = 80;
+
+/// The width of a column holding texts of these `lengths`.
+pub(crate) fn column_width(lengths: impl IntoIterator<Item = usize>) -> usize {
+    lengths.into_iter().max().unwrap_or(0).min(MAX_COLUMN_WIDTH)
+}
+
 /// `status`: `name  tag  state: reason` per image, aligned, or one JSON object per line.
 pub fn status(printer: &Printer, tree: &Tree, planned: &[Planned]) -> io::Result<()> {
     let lines: Vec<ImageLine<'_>> = planned.iter().map(|p| ImageLine::of(tree, p)).collect();
     if printer.json() {
         return lines.iter().try_for_each(|line| printer.json_line(line));
     }
-    let name_width = lines.iter().map(|l| l.name.len()).max().unwrap_or(0);
-    let tag_width = lines.iter().map(|l| l.tag.len()).max().unwrap_or(0);
+    let name_width = column_width(lines.iter().map(|l| l.name.len()));
+    let tag_width = column_width(lines.iter().map(|l| l.tag.len()));
     printer.data(|out| {
         lines.iter().try_for_each(|l| {
             writeln!(out, "{:<name_width$}  {:<tag_width$}  {}: {}", l.name, l.tag, l.state.as_str(), l.reason)
@@ -297,8 +306,8 @@ fn update_summary(plan: &Plan, dry_run: bool) -> String {
     } else {
         format!("updated {changelogs}:\n")
     };
-    let name_width = plan.changes.iter().map(|c| c.name.len()).max().unwrap_or(0);
-    let old_width = plan.changes.iter().map(|c| c.old_version.as_str().len()).max().unwrap_or(0);
+    let name_width = column_width(plan.changes.iter().map(|c| c.name.len()));
+    let old_width = column_width(plan.changes.iter().map(|c| c.old_version.as_str().len()));
     for c in &plan.changes {
         let why = if c.refresh { "  (parent updated)" } else { "" };
         let (old, new) = (c.old_version.as_str(), c.new_version.as_str());

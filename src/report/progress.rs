@@ -244,7 +244,7 @@ pub fn table(rows: &[Row]) -> String {
         .collect();
     let headers = ["IMAGE", "TAG", "STATE", "TIME", "LOG"];
     let widths: Vec<usize> =
-        (0..5).map(|c| cells.iter().map(|r| r[c].chars().count()).max().unwrap_or(0).max(headers[c].len())).collect();
+        (0..5).map(|c| super::column_width(cells.iter().map(|r| r[c].chars().count())).max(headers[c].len())).collect();
     let line = |values: [&str; 5]| {
         let mut text = String::new();
         for (c, value) in values.iter().enumerate() {

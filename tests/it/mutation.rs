@@ -3,7 +3,7 @@
 //!
 //! Each case copies the corpus's `images/` tree and `config.yaml` into a temp dir, applies 1 to 3 seeded
 //! mutations and runs, all at once, `graph`, `check`, `render` (touched images and a random one), `update
-//! --dry-run`, and `status`/`build` against a Docker socket nobody listens on. A failing run is attributed to
+//! --dry-run`, and `status`/`build` against a Docker socket and a registry nobody listens on. A failing run is attributed to
 //! one mutation by replaying each mutation alone, then grouped with the failures of the same kind, command and
 //! mutation kind (panics by their location), saved, and listed in the test's failure message.
 //!
@@ -53,6 +53,8 @@ const CAPTURE_LIMIT: usize = 64 * 1024;
 const DEFAULT_CASES: usize = 60;
 const DEFAULT_BUDGET_SECS: u64 = 180;
 const DOCKER_HOST: &str = "unix:///nonexistent.sock";
+/// A registry address nothing listens on (the discard port).
+const CLOSED_REGISTRY: &str = "127.0.0.1:9";
 /// Sizes of the "huge" mutations.
 const HUGE: usize = 12 << 20;
 const LONG_LINE: usize = 1 << 20;
@@ -210,10 +212,13 @@ impl Corpus {
         self.images.iter().filter(|i| rel.starts_with(&i.dir)).max_by_key(|i| i.dir.components().count())
     }
 
-    /// A fresh copy of the corpus in `tree`.
+    /// A fresh copy of the corpus in `tree`. The registry becomes a closed loopback port: `status` and `build`
+    /// then fail to reach it at once, wherever the test runs, instead of waiting on DNS for a public name.
     fn copy_to(&self, tree: &Path) {
         copy_tree(&self.source.join("images"), &tree.join("images")).expect("copy images/");
-        fs::copy(self.source.join("config.yaml"), tree.join("config.yaml")).expect("copy config.yaml");
+        let config = fs::read_to_string(self.source.join("config.yaml")).expect("read config.yaml");
+        let config = config.replace("docker-registry.wikimedia.org", CLOSED_REGISTRY);
+        fs::write(tree.join("config.yaml"), config).expect("write config.yaml");
     }
 }
 

@@ -148,6 +148,16 @@ fn version_applies_to_the_named_image_only() {
 }
 
 #[test]
+fn a_name_longer_than_any_column_is_printed_unaligned() {
+    // Found by the mutation fuzzer: the formatter panics on widths over 65,535.
+    let name = "n".repeat(100_000);
+    let tree = TestTree::new().image("long", &name, "1.0", "FROM scratch\n");
+    let run = imgraph(tree.path(), &["update", &name, ".", "--reason", "* Rebuild.", "--dry-run"], &[]);
+    let run = run.expect(0);
+    assert!(run.stderr.contains(&format!("{name}  1.0 -> 1.0-s1")), "{}", run.stderr);
+}
+
+#[test]
 fn dry_run_writes_nothing() {
     let tree = upd_tree();
     let before = changelogs(tree.path());
