@@ -911,7 +911,7 @@ mod tests {
     fn a_ca_bundle_must_be_a_regular_file() {
         let mut config = Config::defaults();
         config.ca_bundle = Some(PathBuf::from("/dev/zero"));
-        let error = RegistryClient::new(&config).err().expect("/dev/zero is no bundle");
+        let Err(error) = RegistryClient::new(&config) else { panic!("/dev/zero is no bundle") };
         assert!(error.message.contains("cannot read ca_bundle /dev/zero: not a regular file"), "{error:?}");
     }
 
