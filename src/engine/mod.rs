@@ -38,6 +38,8 @@ pub struct Engine {
     /// `None`: `DOCKER_HOST`, else the default socket.
     host: Option<String>,
     docker: Arc<OnceCell<Docker>>,
+    /// The daemon's own platform, asked once.
+    platform: Arc<OnceCell<String>>,
 }
 
 /// The engine failed or cannot be reached.
@@ -60,6 +62,8 @@ pub struct LocalImage {
     pub labels: BTreeMap<String, String>,
     /// `repo@digest` references: the registry digests the daemon knows the image by.
     pub digests: Vec<String>,
+    /// `os/architecture[/variant]`, as the image's config says.
+    pub platform: String,
 }
 
 /// A local image and its references.
@@ -95,6 +99,8 @@ pub struct BuildRequest<'a> {
     pub no_cache: bool,
     /// docker-pkg's `container_limits` (memory, memswap, cpushares, cpusetcpus).
     pub limits: &'a ContainerLimits,
+    /// `os/architecture[/variant]` to build for; `None`: the daemon's own platform.
+    pub platform: Option<&'a str>,
 }
 
 /// Why a build failed.
@@ -119,7 +125,39 @@ impl Engine {
 
     /// The engine [`Engine::connect`] reaches, connected when first used (then failing as it would).
     pub fn lazy() -> Self {
-        Self { host: env_var("DOCKER_HOST"), docker: Arc::default() }
+        Self::lazy_to(env_var("DOCKER_HOST"))
+    }
+
+    /// The engine at `host` (`unix://…`, `tcp://…`; `None`: the default socket), connected when first used.
+    pub fn lazy_to(host: Option<String>) -> Self {
+        Self { host, docker: Arc::default(), platform: Arc::default() }
+    }
+
+    /// Where this engine is, as the Docker CLI's `DOCKER_HOST` would say it.
+    pub fn host(&self) -> &str {
+        self.host.as_deref().unwrap_or(DEFAULT_HOST)
+    }
+
+    /// The daemon's own platform, `os/architecture` as it reports them (e.g. `linux/amd64`).
+    pub async fn native_platform(&self) -> Result<&str, EngineError> {
+        let platform = self
+            .platform
+            .get_or_try_init(|| async {
+                let version = self
+                    .docker()
+                    .await?
+                    .version()
+                    .await
+                    .map_err(|e| api_error("cannot ask the daemon its version", e))?;
+                let os = version.os.unwrap_or_default();
+                let architecture = version.arch.unwrap_or_default();
+                if os.is_empty() || architecture.is_empty() {
+                    return Err(EngineError::Api("the daemon did not say its OS and architecture".into()));
+                }
+                Ok(format!("{os}/{architecture}"))
+            })
+            .await?;
+        Ok(platform)
     }
 
     /// The client, connecting first if this is the first use.
@@ -135,7 +173,8 @@ impl Engine {
     /// a port gets 2376 with TLS and 2375 without.
     pub async fn connect_to(host: Option<&str>) -> Result<Self, EngineError> {
         let docker = open_and_check(host).await?;
-        Ok(Self { host: host.map(str::to_owned), docker: Arc::new(OnceCell::new_with(Some(docker))) })
+        let engine = Self::lazy_to(host.map(str::to_owned));
+        Ok(Self { docker: Arc::new(OnceCell::new_with(Some(docker))), ..engine })
     }
 }
 
@@ -167,11 +206,20 @@ impl Engine {
         let elapsed_ms = started.elapsed().as_millis();
         tracing::debug!(endpoint = "GET /images/{name}/json", reference, found = result.is_ok(), elapsed_ms, "daemon");
         match result {
-            Ok(image) => Ok(Some(LocalImage {
-                id: image.id.unwrap_or_default(),
-                labels: image.config.and_then(|c| c.labels).unwrap_or_default().into_iter().collect(),
-                digests: without_none(image.repo_digests.unwrap_or_default()),
-            })),
+            Ok(image) => {
+                let platform = [image.os, image.architecture, image.variant]
+                    .into_iter()
+                    .flatten()
+                    .filter(|part| !part.is_empty())
+                    .collect::<Vec<_>>()
+                    .join("/");
+                Ok(Some(LocalImage {
+                    id: image.id.unwrap_or_default(),
+                    labels: image.config.and_then(|c| c.labels).unwrap_or_default().into_iter().collect(),
+                    digests: without_none(image.repo_digests.unwrap_or_default()),
+                    platform,
+                }))
+            }
             Err(BollardError::DockerResponseServerError { status_code: 404, .. }) => Ok(None),
             Err(e) => Err(api_error(&format!("cannot inspect {reference}"), e)),
         }
@@ -245,16 +293,23 @@ impl Engine {
             .map_err(|e| api_error(&format!("cannot tag {reference}"), e))
     }
 
-    /// Pulls `reference`; status lines (not the byte-by-byte progress) go to `log`.
+    /// Pulls `reference`, for `platform` when given (else the daemon's own); status lines (not the byte-by-byte
+    /// progress) go to `log`.
     pub async fn pull(
         &self,
         reference: &Reference,
+        platform: Option<&str>,
         credentials: Option<&Credentials>,
         log: &mut (dyn FnMut(&str) + Send),
     ) -> Result<(), EngineError> {
         // Always name the tag: a bare name makes the daemon pull every tag of the repository.
         let tag = reference.digest().or(reference.tag()).unwrap_or("latest");
-        let options = CreateImageOptionsBuilder::default().from_image(reference.repository()).tag(tag).build();
+        let options = CreateImageOptionsBuilder::default().from_image(reference.repository()).tag(tag);
+        let options = match platform {
+            Some(platform) => options.platform(platform),
+            None => options,
+        }
+        .build();
         let credentials = credentials.map(|c| docker_credentials(c, registry_address(reference)));
         let context = format!("cannot pull {reference}");
         tracing::info!(endpoint = "POST /images/create", %reference, credentials = credentials.is_some(), "pulling");
@@ -330,6 +385,10 @@ impl Engine {
             // Unlike docker-pkg: a failed RUN must not leave its container behind.
             .forcerm(true)
             .buildargs(&to_map(request.build_args));
+        let options = match request.platform {
+            Some(platform) => options.platform(platform),
+            None => options,
+        };
         // The classic builder turns each API label into a step of its own (a container each); one LABEL line
         // appended to the Dockerfile costs one step. Values it could not quote safely go through the API.
         let (dockerfile, options) = match label_instruction(request.labels) {

@@ -293,6 +293,7 @@ impl Run {
             labels: &labels,
             no_cache: !self.options.use_cache,
             limits: &tree.config.container_limits,
+            platform: None,
         };
         let built = self.engine.build(&request, &mut |line| log.line(line)).await;
         if let Err(e) = built {
@@ -336,7 +337,10 @@ impl Run {
             None => None,
         };
         log.line(&format!("# pull {reference}"));
-        self.engine.pull(&reference, credentials.as_ref(), &mut |line| log.line(line)).await.map_err(|e| e.to_string())
+        self.engine
+            .pull(&reference, None, credentials.as_ref(), &mut |line| log.line(line))
+            .await
+            .map_err(|e| e.to_string())
     }
 
     /// The image's content fingerprint (see [`crate::fingerprint`]), computed on a blocking thread.

@@ -16,6 +16,7 @@
 
 mod auth;
 mod credentials;
+pub mod manifest;
 mod tls;
 mod transport;
 
@@ -35,6 +36,7 @@ use crate::lock;
 use crate::reference::{self, Reference};
 use auth::{Challenge, TokenAnswer};
 use credentials::normalize_host;
+use manifest::{Descriptor, ManifestPlatform, RawImageConfig, RawManifest, TagContent};
 use transport::InsecureRegistries;
 pub use transport::RetryPolicy;
 
@@ -204,6 +206,14 @@ struct Endpoint<'a> {
     /// answer.
     insecure: bool,
     repository: String,
+    /// Whether requests write (a token is then asked for `pull,push`).
+    push: bool,
+}
+
+/// A request body: its media type and bytes.
+struct Body {
+    media_type: &'static str,
+    bytes: bytes::Bytes,
 }
 
 impl RegistryClient {
@@ -295,6 +305,48 @@ impl RegistryClient {
         self.inner.image_labels(registry, repository, tag).await.map_err(|message| RegistryError { reference, message })
     }
 
+    /// What `repository:tag` holds in `registry`: one image, with the platform of its config, or an index;
+    /// `None` when the registry does not have it.
+    pub async fn tag_content(
+        &self,
+        registry: &str,
+        repository: &str,
+        tag: &str,
+    ) -> Result<Option<TagContent>, RegistryError> {
+        let reference = format!("{registry}/{repository}:{tag}");
+        self.inner.tag_content(registry, repository, tag).await.map_err(|message| RegistryError { reference, message })
+    }
+
+    /// The descriptor (media type, size) of the manifest `digest` of `repository`, without a platform.
+    pub async fn descriptor(
+        &self,
+        registry: &str,
+        repository: &str,
+        digest: &str,
+    ) -> Result<Descriptor, RegistryError> {
+        let reference = format!("{registry}/{repository}@{digest}");
+        self.inner
+            .descriptor(registry, repository, digest)
+            .await
+            .map_err(|message| RegistryError { reference, message })
+    }
+
+    /// Puts one index listing `manifests` (which the repository must hold) under each of `tags`, in order;
+    /// returns the index digest.
+    pub async fn put_index(
+        &self,
+        registry: &str,
+        repository: &str,
+        tags: &[String],
+        manifests: &[Descriptor],
+    ) -> Result<String, RegistryError> {
+        let reference = format!("{registry}/{repository}");
+        self.inner
+            .put_index(registry, repository, tags, manifests)
+            .await
+            .map_err(|message| RegistryError { reference, message })
+    }
+
     /// The credentials to use for `registry` (config first, then the Docker config), if any.
     pub async fn credentials(&self, registry: &str) -> Result<Option<Credentials>, RegistryError> {
         self.inner
@@ -373,6 +425,21 @@ fn validate(registry: &str, repository: &str, tag: &str) -> Result<(), String> {
     Reference::parse(&format!("{registry}/{repository}:{tag}")).map(drop)
 }
 
+/// A manifest or blob as fetched.
+struct Fetched {
+    media_type: Option<String>,
+    /// The registry's `Docker-Content-Digest`, else the sha256 of the bytes.
+    digest: String,
+    bytes: bytes::Bytes,
+}
+
+/// The response's media type, without parameters.
+fn content_type(response: &Response) -> Option<String> {
+    let value = response.headers().get(reqwest::header::CONTENT_TYPE)?.to_str().ok()?;
+    let media_type = value.split(';').next()?.trim();
+    (!media_type.is_empty()).then(|| media_type.to_owned())
+}
+
 fn digest_header(response: &Response) -> Option<String> {
     let value = response.headers().get("docker-content-digest")?.to_str().ok()?.trim();
     (!value.is_empty()).then(|| value.to_owned())
@@ -402,12 +469,7 @@ impl Inner {
         let target = self.target(registry, repository).await;
         let url = Url::parse(&format!("{}/v2/{}/manifests/{tag}", target.origin, target.repository))
             .map_err(|e| format!("invalid registry address `{registry}`: {e}"))?;
-        let mut auth = self.known_auth(&target).await?;
-        let mut response = self.manifest(reqwest::Method::HEAD, &url, &target, &auth).await?;
-        if response.status() == StatusCode::UNAUTHORIZED {
-            auth = self.answer_challenge(&target, &response, &auth).await?;
-            response = self.manifest(reqwest::Method::HEAD, &url, &target, &auth).await?;
-        }
+        let (response, auth) = self.authorized(reqwest::Method::HEAD, &url, &target, None).await?;
         match response.status() {
             StatusCode::OK => {
                 let digest = match digest_header(&response) {
@@ -438,7 +500,9 @@ impl Inner {
         let api = format!("{}/v2/{}", target.origin, target.repository);
         let url =
             |path: &str| Url::parse(&format!("{api}/{path}")).map_err(|e| format!("invalid URL {api}/{path}: {e}"));
-        let Some(mut manifest) = self.get_json(&target, &url(&format!("manifests/{tag}"))?).await? else {
+        let Some(mut manifest) =
+            self.get_json::<serde_json::Value>(&target, &url(&format!("manifests/{tag}"))?).await?
+        else {
             return Ok(None);
         };
         // An index: the linux/amd64 image, else the first.
@@ -455,7 +519,7 @@ impl Inner {
                 return Err(format!("the index of {repository}:{tag} lists no image"));
             };
             manifest = self
-                .get_json(&target, &url(&format!("manifests/{digest}"))?)
+                .get_json::<serde_json::Value>(&target, &url(&format!("manifests/{digest}"))?)
                 .await?
                 .ok_or_else(|| format!("the index of {repository}:{tag} names {digest}, which the registry lacks"))?;
         }
@@ -463,7 +527,7 @@ impl Inner {
             return Err(format!("the manifest of {repository}:{tag} names no config"));
         };
         let config = self
-            .get_json(&target, &url(&format!("blobs/{config}"))?)
+            .get_json::<serde_json::Value>(&target, &url(&format!("blobs/{config}"))?)
             .await?
             .ok_or_else(|| format!("the config blob {config} of {repository}:{tag} is missing"))?;
         let labels = config["config"]["Labels"].as_object().into_iter().flatten();
@@ -471,21 +535,104 @@ impl Inner {
     }
 
     /// GETs `url` as JSON with the registry's auth: `None` on 404.
-    async fn get_json(&self, target: &Endpoint<'_>, url: &Url) -> Result<Option<serde_json::Value>, String> {
-        let mut auth = self.known_auth(target).await?;
-        let mut response = self.manifest(reqwest::Method::GET, url, target, &auth).await?;
-        if response.status() == StatusCode::UNAUTHORIZED {
-            auth = self.answer_challenge(target, &response, &auth).await?;
-            response = self.manifest(reqwest::Method::GET, url, target, &auth).await?;
-        }
+    async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        target: &Endpoint<'_>,
+        url: &Url,
+    ) -> Result<Option<T>, String> {
+        let Some(fetched) = self.get(target, url).await? else { return Ok(None) };
+        serde_json::from_slice(&fetched.bytes).map(Some).map_err(|e| format!("{url} is not what was expected: {e}"))
+    }
+
+    /// GETs `url` with the registry's auth: `None` on 404.
+    async fn get(&self, target: &Endpoint<'_>, url: &Url) -> Result<Option<Fetched>, String> {
+        let (response, _) = self.authorized(reqwest::Method::GET, url, target, None).await?;
         match response.status() {
             StatusCode::OK => {
+                let digest = digest_header(&response);
+                let media_type = content_type(&response);
                 let bytes = response.bytes().await.map_err(|e| format!("reading {url}: {e}"))?;
-                serde_json::from_slice(&bytes).map(Some).map_err(|e| format!("{url} is not JSON: {e}"))
+                let digest = digest.unwrap_or_else(|| manifest::digest_of(&bytes));
+                Ok(Some(Fetched { media_type, digest, bytes }))
             }
             StatusCode::NOT_FOUND => Ok(None),
             status => Err(format!("registry answered {status} to GET {url}")),
         }
+    }
+
+    async fn tag_content(&self, registry: &str, repository: &str, tag: &str) -> Result<Option<TagContent>, String> {
+        validate(registry, repository, tag)?;
+        let target = self.target(registry, repository).await;
+        let api = format!("{}/v2/{}", target.origin, target.repository);
+        let url =
+            |path: &str| Url::parse(&format!("{api}/{path}")).map_err(|e| format!("invalid URL {api}/{path}: {e}"));
+        let Some(fetched) = self.get(&target, &url(&format!("manifests/{tag}"))?).await? else { return Ok(None) };
+        let raw: RawManifest =
+            serde_json::from_slice(&fetched.bytes).map_err(|e| format!("the manifest of {repository}:{tag}: {e}"))?;
+        let media_type = raw.media_type.clone().or(fetched.media_type).unwrap_or_default();
+        if let Some(manifests) = raw.manifests.filter(|_| manifest::is_index(&media_type) || raw.config.is_none()) {
+            let manifests = manifests.into_iter().filter(|m| m.platform.is_some()).collect();
+            return Ok(Some(TagContent::Index { digest: fetched.digest, manifests }));
+        }
+        let Some(config) = raw.config else {
+            return Err(format!("the manifest of {repository}:{tag} is neither an image nor an index"));
+        };
+        let config: RawImageConfig = self
+            .get_json(&target, &url(&format!("blobs/{}", config.digest))?)
+            .await?
+            .ok_or_else(|| format!("the config blob {} of {repository}:{tag} is missing", config.digest))?;
+        let platform = ManifestPlatform { os: config.os, architecture: config.architecture, variant: config.variant };
+        Ok(Some(TagContent::Image { digest: fetched.digest, platform }))
+    }
+
+    async fn descriptor(&self, registry: &str, repository: &str, digest: &str) -> Result<Descriptor, String> {
+        Reference::parse(&format!("{registry}/{repository}@{digest}"))?;
+        let target = self.target(registry, repository).await;
+        let url = format!("{}/v2/{}/manifests/{digest}", target.origin, target.repository);
+        let url = Url::parse(&url).map_err(|e| format!("invalid URL {url}: {e}"))?;
+        let (response, _) = self.authorized(reqwest::Method::HEAD, &url, &target, None).await?;
+        match response.status() {
+            StatusCode::OK => {
+                let media_type = content_type(&response).ok_or("the registry sent no Content-Type")?;
+                let size = response
+                    .headers()
+                    .get(reqwest::header::CONTENT_LENGTH)
+                    .and_then(|v| v.to_str().ok()?.parse().ok())
+                    .ok_or("the registry sent no Content-Length")?;
+                Ok(Descriptor { media_type, digest: digest.to_owned(), size, platform: None })
+            }
+            StatusCode::NOT_FOUND => Err(format!("the registry does not have {repository}@{digest}")),
+            status => Err(format!("registry answered {status} to HEAD {url}")),
+        }
+    }
+
+    async fn put_index(
+        &self,
+        registry: &str,
+        repository: &str,
+        tags: &[String],
+        manifests: &[Descriptor],
+    ) -> Result<String, String> {
+        for tag in tags {
+            validate(registry, repository, tag)?;
+        }
+        let target = Endpoint { push: true, ..self.target(registry, repository).await };
+        let (media_type, bytes) = manifest::index(manifests);
+        let body = Body { media_type, bytes: bytes.into() };
+        let digest = manifest::digest_of(&body.bytes);
+        for tag in tags {
+            let url = format!("{}/v2/{}/manifests/{tag}", target.origin, target.repository);
+            let url = Url::parse(&url).map_err(|e| format!("invalid URL {url}: {e}"))?;
+            let (response, _) = self.authorized(reqwest::Method::PUT, &url, &target, Some(&body)).await?;
+            let status = response.status();
+            if !status.is_success() {
+                let text = response.text().await.unwrap_or_default();
+                let text: String = text.chars().take(500).collect();
+                return Err(format!("registry answered {status} to PUT {url}: {}", text.trim()));
+            }
+            tracing::info!(registry, repository, tag, digest, media_type, "index put");
+        }
+        Ok(digest)
     }
 
     async fn target<'a>(&self, registry: &'a str, repository: &str) -> Endpoint<'a> {
@@ -498,7 +645,8 @@ impl Inner {
             (registry, repository.to_owned())
         };
         let insecure = self.is_insecure(registry).await;
-        let target = Endpoint { registry, origin: String::new(), host: host.to_owned(), insecure, repository };
+        let target =
+            Endpoint { registry, origin: String::new(), host: host.to_owned(), insecure, repository, push: false };
         let scheme = if self.plain_http(&target) { "http" } else { "https" };
         Endpoint { origin: format!("{scheme}://{host}"), ..target }
     }
@@ -534,28 +682,52 @@ impl Inner {
         if insecure { &self.http_unverified } else { &self.http }
     }
 
+    /// A request to the registry API with the auth the registry asks for: what it asked for before, else what
+    /// its 401 asks for (then sent again once). Returns the response and the auth it was given.
+    async fn authorized(
+        &self,
+        method: reqwest::Method,
+        url: &Url,
+        target: &Endpoint<'_>,
+        body: Option<&Body>,
+    ) -> Result<(Response, Auth), String> {
+        let mut auth = self.known_auth(target).await?;
+        let mut response = self.call(method.clone(), url, target, &auth, body).await?;
+        if response.status() == StatusCode::UNAUTHORIZED {
+            auth = self.answer_challenge(target, &response, &auth).await?;
+            response = self.call(method, url, target, &auth, body).await?;
+        }
+        Ok((response, auth))
+    }
+
     /// A request to the registry API (manifests, blobs), with retries.
     ///
     /// An insecure registry is reached as dockerd reaches it (moby `lookupV2Endpoints`, then `PingV2Registry`):
     /// HTTPS first, and plain HTTP only when HTTPS got no HTTP answer at all (the server does not speak TLS,
     /// refused, timed out). The first request finds out, so no separate probe costs a round trip; the others
     /// follow what it learnt.
-    async fn manifest(
+    async fn call(
         &self,
         method: reqwest::Method,
         url: &Url,
         target: &Endpoint<'_>,
         auth: &Auth,
+        body: Option<&Body>,
     ) -> Result<Response, String> {
+        let make = |http: &reqwest::Client, url: &Url| {
+            let request = auth.apply(http.request(method.clone(), url.clone()).header(ACCEPT, MANIFEST_TYPES));
+            match body {
+                Some(body) => request.header(reqwest::header::CONTENT_TYPE, body.media_type).body(body.bytes.clone()),
+                None => request,
+            }
+        };
         let mut url = url.clone();
         let known = target.insecure.then(|| lock(&self.answers_https).get(&target.host).copied());
         match known {
             None | Some(Some(true)) => {}
             Some(Some(false)) => url.set_scheme("http").map_err(|()| format!("cannot reach {url} over HTTP"))?,
             Some(None) => {
-                let request = auth
-                    .apply(self.http_unverified.request(method.clone(), url.clone()).header(ACCEPT, MANIFEST_TYPES))
-                    .timeout(self.ping_timeout);
+                let request = make(&self.http_unverified, &url).timeout(self.ping_timeout);
                 let answer = {
                     let _permit = self.permits.acquire().await.map_err(|e| format!("registry client stopped: {e}"))?;
                     request.send().await
@@ -578,16 +750,13 @@ impl Inner {
                 }
             }
         }
-        let request = |http: &reqwest::Client| {
-            auth.apply(http.request(method.clone(), url.clone()).header(ACCEPT, MANIFEST_TYPES))
-        };
         let address = format!("{}://{}/v2/", url.scheme(), target.host);
-        self.send("registry", &address, target.insecure, request).await
+        self.send("registry", &address, target.insecure, |http| make(http, &url)).await
     }
 
     /// The digest by GET, for registries that leave it out of HEAD answers; best effort, as presence is known.
     async fn digest_by_get(&self, url: &Url, target: &Endpoint<'_>, auth: &Auth) -> Option<String> {
-        let response = self.manifest(reqwest::Method::GET, url, target, auth).await.ok()?;
+        let response = self.call(reqwest::Method::GET, url, target, auth, None).await.ok()?;
         (response.status() == StatusCode::OK).then(|| digest_header(&response)).flatten()
     }
 
@@ -719,7 +888,8 @@ impl Inner {
         }
     }
 
-    /// The cached token for `target`'s pull scope unless it is `stale` (just refused), else a new one.
+    /// The cached token for `target`'s scope (pull, or pull and push) unless it is `stale` (just refused), else a
+    /// new one.
     async fn token(
         &self,
         target: &Endpoint<'_>,
@@ -727,7 +897,8 @@ impl Inner {
         service: Option<&str>,
         stale: Option<&str>,
     ) -> Result<Token, String> {
-        let scope = format!("repository:{}:pull", target.repository);
+        let access = if target.push { "pull,push" } else { "pull" };
+        let scope = format!("repository:{}:{access}", target.repository);
         let slot = lock(&self.tokens).entry((target.registry.to_owned(), scope.clone())).or_default().clone();
         let mut cached = slot.lock().await;
         if let Some(token) = cached.as_ref()
@@ -925,6 +1096,7 @@ mod tests {
                 host: host.to_owned(),
                 insecure: true,
                 repository: "ns/a".into(),
+                push: false,
             };
             credentials_may_go_to(&Url::parse(realm).unwrap(), &target, scheme == "http")
         };

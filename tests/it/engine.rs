@@ -41,6 +41,7 @@ async fn build(
         labels,
         no_cache: false,
         limits: &empty,
+        platform: None,
     };
     let mut lines = Vec::new();
     let result = engine.build(&request, &mut |line| lines.push(line.to_owned())).await;
@@ -178,12 +179,12 @@ async fn pulls_from_a_registry() {
     docker(&["rmi", &pushed]);
     let mut lines = Vec::new();
     let reference = Reference::parse(&pushed).expect("a reference");
-    engine.pull(&reference, None, &mut |l| lines.push(l.to_owned())).await.expect("pull");
+    engine.pull(&reference, None, None, &mut |l| lines.push(l.to_owned())).await.expect("pull");
     assert!(!lines.is_empty());
     assert!(engine.inspect(&pushed).await.expect("inspect").is_some());
 
     let missing = format!("{}/engine/missing:1", env.registry);
-    match engine.pull(&Reference::parse(&missing).expect("a reference"), None, &mut |_| {}).await {
+    match engine.pull(&Reference::parse(&missing).expect("a reference"), None, None, &mut |_| {}).await {
         Err(EngineError::Api(message)) => assert!(message.contains(&missing), "{message}"),
         other => panic!("expected EngineError::Api, got {other:?}"),
     }
@@ -399,6 +400,7 @@ async fn linked_files_and_directories_inside_the_tree_are_sent_as_what_they_poin
         labels: &BTreeMap::new(),
         no_cache: true,
         limits: &ContainerLimits::default(),
+        platform: None,
     };
     let mut lines = Vec::new();
     let result = engine.build(&request, &mut |line| lines.push(line.to_owned())).await;
