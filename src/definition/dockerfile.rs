@@ -124,10 +124,54 @@ pub fn image_references(dockerfile: &str) -> Result<Vec<ImageReference>, Dockerf
     Ok(references)
 }
 
+/// `dockerfile` with image references replaced: `replacement(reference)` says what to write instead of a
+/// reference (`None`: leave it). A reference is replaced where it is written, as a whole word within its
+/// instruction's lines; one that is not written there (it comes from an `ARG`) cannot be, and is an error.
+pub fn replace_references(
+    dockerfile: &str,
+    replacement: impl Fn(&ImageReference) -> Option<String>,
+) -> Result<String, DockerfileError> {
+    let lines: Vec<&str> = dockerfile.lines().collect();
+    let spans: HashMap<usize, usize> =
+        instructions(&lines, escape_directive(&lines))?.iter().map(|i| (i.line, i.last_line)).collect();
+    let mut out: Vec<String> = dockerfile.split_inclusive('\n').map(str::to_owned).collect();
+    for reference in image_references(dockerfile)? {
+        let Some(new) = replacement(&reference) else { continue };
+        let last = spans.get(&reference.line).copied().unwrap_or(reference.line);
+        let found = (reference.line - 1..last.min(out.len())).find_map(|index| {
+            let at = find_word(&out[index], &reference.reference)?;
+            Some((index, at))
+        });
+        let Some((index, at)) = found else {
+            return Err(DockerfileError {
+                line: reference.line,
+                message: format!(
+                    "`{}` is not written out here (it comes from a variable), so it cannot be replaced by the image \
+                     built for this platform; write it out, e.g. with image_tag",
+                    reference.reference
+                ),
+            });
+        };
+        out[index].replace_range(at..at + reference.reference.len(), &new);
+    }
+    Ok(out.concat())
+}
+
+/// Where `word` is in `line` as a whole word of an instruction: between the line's ends, blanks, quotes, `=`
+/// (flags) and `,` (mount options).
+fn find_word(line: &str, word: &str) -> Option<usize> {
+    let bound = |c: Option<char>| c.is_none_or(|c| c.is_whitespace() || matches!(c, '"' | '\'' | '=' | ','));
+    line.match_indices(word)
+        .map(|(at, _)| at)
+        .find(|&at| bound(line[..at].chars().next_back()) && bound(line[at + word.len()..].chars().next()))
+}
+
 /// One instruction, continuation lines joined and heredoc bodies left out.
 struct Instruction {
     /// 1-based line of its first physical line.
     line: usize,
+    /// 1-based line of its last physical line (continuations included, heredoc bodies not).
+    last_line: usize,
     /// Uppercased.
     keyword: String,
     args: String,
@@ -176,6 +220,7 @@ fn instructions(lines: &[&str], escape: char) -> Result<Vec<Instruction>, Docker
             }
         }
         text.push_str(current);
+        let last_line = index;
 
         let text = text.trim();
         let (keyword, args) = text.split_once(char::is_whitespace).unwrap_or((text, ""));
@@ -196,7 +241,7 @@ fn instructions(lines: &[&str], escape: char) -> Result<Vec<Instruction>, Docker
                 index += end + 1;
             }
         }
-        instructions.push(Instruction { line: start + 1, keyword, args: args.trim().to_owned() });
+        instructions.push(Instruction { line: start + 1, last_line, keyword, args: args.trim().to_owned() });
     }
     Ok(instructions)
 }
@@ -580,6 +625,26 @@ mod tests {
         assert!(error("ARG A=x\nFROM ${A#x}\n").message.contains("unsupported substitution `${A#x}`"));
         assert!(error("FROM ${A\n").message.contains("unsupported"));
         assert_eq!(error("ARG =x\n").message, "invalid ARG name ``");
+    }
+
+    #[test]
+    fn references_are_replaced_where_written() {
+        let dockerfile = "ARG B=reg/b:1\nFROM reg/a:1 AS build\nCOPY --from=reg/c:2 \\\n  /x /y\nRUN --mount=type=bind,from=reg/a:1,target=/m true\nFROM reg/a:10\n";
+        let replaced =
+            replace_references(dockerfile, |r| (r.reference != "reg/a:10").then(|| format!("local/{}", r.reference)))
+                .unwrap();
+        assert_eq!(
+            replaced,
+            "ARG B=reg/b:1\nFROM local/reg/a:1 AS build\nCOPY --from=local/reg/c:2 \\\n  /x /y\nRUN --mount=type=bind,from=local/reg/a:1,target=/m true\nFROM reg/a:10\n"
+        );
+        // A reference written on a continuation line.
+        let continued = replace_references("FROM \\\n  reg/a:1\n", |_| Some("x".into())).unwrap();
+        assert_eq!(continued, "FROM \\\n  x\n");
+        // Nothing to replace: the text is kept byte for byte, without a final newline too.
+        assert_eq!(replace_references("FROM reg/a:1", |_| None).unwrap(), "FROM reg/a:1");
+        let through_arg = replace_references("ARG B=reg/b:1\nFROM $B\n", |_| Some("x".into())).unwrap_err();
+        assert_eq!(through_arg.line, 2);
+        assert!(through_arg.message.contains("`reg/b:1` is not written out here"), "{through_arg:?}");
     }
 
     #[test]
