@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use imgraph::config::Config;
+use imgraph::registry::manifest::{Descriptor, ManifestPlatform, TagContent};
 use imgraph::registry::{ClientOptions, Credentials, RegistryClient, RetryPolicy, TagState};
 use sha2::{Digest as _, Sha256};
 use wiremock::matchers::{basic_auth, bearer_token, headers, method, path, query_param};
@@ -44,13 +45,25 @@ fn client_for(config: &Config, docker_config: Option<&Path>) -> RegistryClient {
     RegistryClient::with_options(config, options).expect("client")
 }
 
-/// Pushes a config-only OCI image `name:tag` over the registry API; returns the manifest digest.
+/// Pushes a config-only OCI image `name:tag` (linux/amd64) over the registry API; returns the manifest digest.
 async fn push(registry: &str, auth: Option<(&str, &str)>, name: &str, tag: &str) -> String {
     push_to(&format!("http://{registry}/"), &reqwest::Client::new(), auth, name, tag).await
 }
 
 /// [`push`] to the registry at `base` (`https://…/` or `http://…/`), with `http`.
 async fn push_to(base: &str, http: &reqwest::Client, auth: Option<(&str, &str)>, name: &str, tag: &str) -> String {
+    push_for(base, http, auth, name, tag, "amd64").await
+}
+
+/// [`push_to`] an image whose config says linux/`architecture`.
+async fn push_for(
+    base: &str,
+    http: &reqwest::Client,
+    auth: Option<(&str, &str)>,
+    name: &str,
+    tag: &str,
+    architecture: &str,
+) -> String {
     let with_auth = |request: reqwest::RequestBuilder| match auth {
         Some((user, password)) => request.basic_auth(user, Some(password)),
         None => request,
@@ -58,7 +71,9 @@ async fn push_to(base: &str, http: &reqwest::Client, auth: Option<(&str, &str)>,
     let sha256 = |bytes: &[u8]| format!("sha256:{}", hex::encode(Sha256::digest(bytes)));
     let base = reqwest::Url::parse(base).expect("registry url");
 
-    let config = br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
+    let config =
+        format!(r#"{{"architecture":"{architecture}","os":"linux","rootfs":{{"type":"layers","diff_ids":[]}}}}"#);
+    let config = config.as_bytes();
     let config_digest = sha256(config);
     let started = with_auth(http.post(base.join(&format!("v2/{name}/blobs/uploads/")).expect("url")))
         .send()
@@ -105,6 +120,47 @@ async fn plain_registry_present_and_absent() {
     );
     assert_eq!(client.tag_state(&env.registry, "it/present", "2.0").await.unwrap(), TagState::Absent);
     assert_eq!(client.tag_state(&env.registry, "it/never-pushed", "1.0").await.unwrap(), TagState::Absent);
+}
+
+#[ignore = "needs the real Docker environment: run scripts/test.sh"]
+#[tokio::test]
+async fn an_index_is_put_under_every_tag_and_read_back_with_its_platforms() {
+    let env = test_env();
+    let creds = (env.auth_user.as_str(), env.auth_password.as_str());
+    let registry = env.auth_registry.as_str();
+    let base = format!("http://{registry}/");
+    let http = reqwest::Client::new();
+    let amd64 = push_for(&base, &http, Some(creds), "it/multi", "one-amd64", "amd64").await;
+    let arm64 = push_for(&base, &http, Some(creds), "it/multi", "one-arm64", "arm64").await;
+    let client = client(registry, Some(creds), None);
+
+    let single = client.tag_content(registry, "it/multi", "one-arm64").await.unwrap().expect("pushed");
+    let linux =
+        |architecture: &str| ManifestPlatform { os: "linux".into(), architecture: architecture.into(), variant: None };
+    assert_eq!(single, TagContent::Image { digest: arm64.clone(), platform: linux("arm64") });
+
+    let mut manifests = Vec::new();
+    for (digest, architecture) in [(&amd64, "amd64"), (&arm64, "arm64")] {
+        let descriptor = client.descriptor(registry, "it/multi", digest).await.unwrap();
+        assert_eq!(descriptor.media_type, "application/vnd.oci.image.manifest.v1+json");
+        assert!(descriptor.size > 100, "{descriptor:?}");
+        manifests.push(Descriptor { platform: Some(linux(architecture)), ..descriptor });
+    }
+    let tags = ["2.0-1".to_owned(), "latest".to_owned()];
+    let index = client.put_index(registry, "it/multi", &tags, &manifests).await.unwrap();
+    for tag in &tags {
+        let content = client.tag_content(registry, "it/multi", tag).await.unwrap().expect("put");
+        assert_eq!(content, TagContent::Index { digest: index.clone(), manifests: manifests.clone() });
+        assert_eq!(
+            client.tag_state(registry, "it/multi", tag).await.unwrap(),
+            TagState::Present { digest: Some(index.clone()) }
+        );
+    }
+    assert_eq!(client.tag_content(registry, "it/multi", "never").await.unwrap(), None);
+    // Without credentials the registry refuses the write.
+    let anonymous = client_for(&Config::defaults(), None);
+    let refused = anonymous.put_index(registry, "it/multi", &tags, &manifests).await.unwrap_err();
+    assert!(refused.message.contains("401") || refused.message.contains("authentication"), "{refused:?}");
 }
 
 #[ignore = "needs the real Docker environment: run scripts/test.sh"]
