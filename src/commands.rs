@@ -13,7 +13,7 @@ use crate::analysis::Analysis;
 use crate::cli::{Cli, Shell};
 use crate::diagnostic::Diagnostic;
 use crate::discover::DiscoverError;
-use crate::engine::{Engine, EngineError};
+use crate::engine::{Builders, Engine, EngineError};
 use crate::execute::{self, BuildOptions, Pushed, Services};
 use crate::exit;
 use crate::graph::Selection;
@@ -230,9 +230,9 @@ fn status_command(analysis: Analysis, settings: &StatusSettings) -> Result<u8, E
     let unnamed = report_unnamed(&printer, &analysis, settings.selection.is_all());
     let order = analysis.graph.in_order(&selected(&analysis, &settings.selection)?);
     let planned = runtime()?.block_on(async {
-        let engine = Engine::lazy();
+        let builders = Builders::new(Engine::lazy(), &analysis.tree.config.builders);
         let registry = RegistryClient::new(&analysis.tree.config)?;
-        Ok::<_, Error>(plan::classify(&analysis, &order, &registry, &engine, settings.lookup).await?)
+        Ok::<_, Error>(plan::classify(&analysis, &order, &registry, &builders, settings.lookup).await?)
     })?;
     report::status(&printer, &analysis.tree, &planned)?;
     let failed = planned.iter().any(|p| matches!(p.state, State::Error | State::Skipped));
@@ -258,12 +258,12 @@ fn build_command(analysis: Analysis, settings: &BuildSettings) -> Result<u8, Err
     let publish = settings.publish.is_some();
     let analysis = Arc::new(analysis);
     runtime()?.block_on(async move {
-        let engine = Engine::lazy();
+        let builders = Builders::new(Engine::lazy(), &analysis.tree.config.builders);
         let registry = RegistryClient::new(&analysis.tree.config)?;
-        let mut planned = plan::classify(&analysis, &order, &registry, &engine, settings.lookup).await?;
+        let mut planned = plan::classify(&analysis, &order, &registry, &builders, settings.lookup).await?;
         // `--only`: the parents left out must be published already; their pulls and fingerprints need them.
         let outside = outside_parents(&analysis, &order);
-        let parents = plan::classify(&analysis, &outside, &registry, &engine, PullMode::Pull).await?;
+        let parents = plan::classify(&analysis, &outside, &registry, &builders, PullMode::Pull).await?;
         skip_without_published_parents(&analysis, &mut planned, &parents);
         let has_work = |state| state == State::ToBuild || (publish && state == State::Built);
         let work = planned.iter().filter(|p| has_work(p.state)).count();
@@ -273,7 +273,7 @@ fn build_command(analysis: Analysis, settings: &BuildSettings) -> Result<u8, Err
         }
         let cancel = CancellationToken::new();
         tokio::spawn(interrupt_on_ctrl_c(cancel.clone(), reporter.clone()));
-        let services = Services { engine, registry };
+        let services = Services { builders, registry };
         let outcome = execute::build(analysis, planned, parents, services, options, reporter.clone(), &cancel).await;
         if publish {
             write_published(&log_dir, &outcome.pushed)?;

@@ -26,6 +26,7 @@ pub(crate) mod logging;
 pub(crate) mod outdated;
 pub(crate) mod pipeline;
 pub(crate) mod plan;
+pub mod platform;
 pub(crate) mod prune;
 pub mod reference;
 pub mod registry;

@@ -23,6 +23,7 @@ use bollard::query_parameters::{
 use futures_util::StreamExt;
 use tokio::sync::{OnceCell, mpsc};
 
+use crate::platform::Platform;
 use crate::reference::Reference;
 use crate::registry::Credentials;
 
@@ -40,6 +41,42 @@ pub struct Engine {
     docker: Arc<OnceCell<Docker>>,
     /// The daemon's own platform, asked once.
     platform: Arc<OnceCell<String>>,
+}
+
+/// The engines a run builds with: the default one (`DOCKER_HOST`), and one per platform the config's
+/// `builders` maps to another endpoint (e.g. a native arm64 machine for `linux/arm64`).
+#[derive(Debug, Clone)]
+pub struct Builders {
+    default: Engine,
+    by_platform: BTreeMap<Platform, Engine>,
+}
+
+impl Builders {
+    /// `builders` maps platforms to endpoints; `default` (or the default engine's own host) means the default
+    /// engine. Endpoints are connected to when first used.
+    pub fn new(default: Engine, builders: &BTreeMap<Platform, String>) -> Self {
+        let mut by_host: BTreeMap<&str, Engine> = BTreeMap::new();
+        let by_platform = builders
+            .iter()
+            .filter(|(_, host)| host.as_str() != "default" && host.as_str() != default.host())
+            .map(|(platform, host)| {
+                // Platforms on one endpoint share its connection.
+                let engine = by_host.entry(host).or_insert_with(|| Engine::lazy_to(Some(host.clone()))).clone();
+                (platform.clone(), engine)
+            })
+            .collect();
+        Self { default, by_platform }
+    }
+
+    /// The engine of images without declared platforms.
+    pub fn default_engine(&self) -> &Engine {
+        &self.default
+    }
+
+    /// The engine that builds for `platform`.
+    pub fn for_platform(&self, platform: &Platform) -> &Engine {
+        self.by_platform.get(platform).unwrap_or(&self.default)
+    }
 }
 
 /// The engine failed or cannot be reached.

@@ -120,6 +120,7 @@ pub async fn verify(
     config: &Config,
     dir: &Path,
     image: &str,
+    env: &[(&str, String)],
     timeout: Duration,
     log: &mut (dyn FnMut(&str) + Send),
 ) -> Verification {
@@ -145,6 +146,8 @@ pub async fn verify(
             command.env(name, proxy);
         }
     }
+    // The platform's own (`IMGRAPH_PLATFORM`, and `DOCKER_HOST` of its builder) win over the passed ones.
+    command.envs(env.iter().map(|(name, value)| (name, value)));
     let mut child = match command.spawn() {
         Ok(child) => child,
         Err(e) => return Verification::Failed(format!("cannot run {}: {e}", argv[0])),
@@ -255,7 +258,7 @@ mod tests {
         std::fs::set_permissions(dir.join("test.sh"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
         let mut lines = Vec::new();
         let result =
-            verify(&Config::defaults(), &dir, "img:1", Duration::from_secs(10), &mut |l| lines.push(l.to_owned()))
+            verify(&Config::defaults(), &dir, "img:1", &[], Duration::from_secs(10), &mut |l| lines.push(l.to_owned()))
                 .await;
         assert_eq!(result, Verification::Passed, "{lines:?}");
         assert_eq!(lines, ["verifying img:1"]);
@@ -270,7 +273,7 @@ mod tests {
         config.verify_args = vec!["-c".into(), "echo testing $0; echo oops >&2; exit 3".into(), "{image}".into()];
         let mut lines = Vec::new();
         let result =
-            verify(&config, dir.path(), "img:1", Duration::from_secs(10), &mut |l| lines.push(l.to_owned())).await;
+            verify(&config, dir.path(), "img:1", &[], Duration::from_secs(10), &mut |l| lines.push(l.to_owned())).await;
         assert_eq!(result, Verification::Failed("verification failed with exit code 3".into()));
         lines.sort();
         assert_eq!(lines, vec!["oops", "testing img:1"]);
@@ -282,7 +285,7 @@ mod tests {
         let mut config = Config::defaults();
         config.verify_command = "/bin/sh".into();
         config.verify_args = vec!["-c".into(), "sleep 5".into()];
-        let result = verify(&config, dir.path(), "img:1", Duration::from_millis(200), &mut |_| {}).await;
+        let result = verify(&config, dir.path(), "img:1", &[], Duration::from_millis(200), &mut |_| {}).await;
         assert_eq!(result, Verification::Failed("verification timed out after 200ms".into()));
     }
 
@@ -293,7 +296,7 @@ mod tests {
         let mut config = Config::defaults();
         config.verify_command = "/bin/sh".into();
         config.verify_args = vec!["-c".into(), format!("sleep 30 & echo $! > {}; wait", pidfile.display())];
-        let result = verify(&config, dir.path(), "img:1", Duration::from_millis(300), &mut |_| {}).await;
+        let result = verify(&config, dir.path(), "img:1", &[], Duration::from_millis(300), &mut |_| {}).await;
         assert!(matches!(result, Verification::Failed(_)));
         let pid = std::fs::read_to_string(&pidfile).unwrap().trim().to_owned();
         let proc = Path::new("/proc").join(&pid);

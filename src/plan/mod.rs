@@ -2,11 +2,13 @@
 //! classified exactly as docker-pkg does (both pull modes), plus `error` for what cannot be known or built and
 //! `skipped` for what needs an image that cannot be built (neither is looked up).
 
+pub mod platforms;
+
 use futures_util::StreamExt;
 use serde::Serialize;
 
 use crate::analysis::{Analysis, Unbuildable};
-use crate::engine::{Engine, EngineError, LocalImage};
+use crate::engine::{Builders, EngineError, LocalImage};
 use crate::registry::{RegistryClient, TagState};
 use crate::tree::{Image, ImageId};
 
@@ -63,6 +65,8 @@ pub struct Planned {
     pub local: Option<LocalImage>,
     /// The manifest digest the registry serves for a published image, when it said.
     pub digest: Option<String>,
+    /// Each declared platform's plan (empty for an image without declared platforms).
+    pub platforms: Vec<platforms::PlatformPlan>,
 }
 
 /// docker-pkg's two ways of looking (`--no-pull` flips the order and trusts the daemon first).
@@ -80,11 +84,11 @@ pub async fn classify(
     analysis: &Analysis,
     selected: &[ImageId],
     registry: &RegistryClient,
-    engine: &Engine,
+    builders: &Builders,
     mode: PullMode,
 ) -> Result<Vec<Planned>, EngineError> {
     let lookups = futures_util::stream::iter(selected.iter().copied())
-        .map(|id| classify_one(analysis, id, registry, engine, mode))
+        .map(|id| classify_one(analysis, id, registry, builders, mode))
         .buffered(LOOKUP_CONCURRENCY);
     let planned: Vec<Planned> = lookups.collect::<Vec<_>>().await.into_iter().collect::<Result<_, _>>()?;
     for p in &planned {
@@ -98,13 +102,19 @@ async fn classify_one(
     analysis: &Analysis,
     id: ImageId,
     registry: &RegistryClient,
-    engine: &Engine,
+    builders: &Builders,
     mode: PullMode,
 ) -> Result<Planned, EngineError> {
     let tree = &analysis.tree;
     let image = &tree[id];
-    let planned =
-        |state, reason: &str, local, digest| Planned { image: id, state, reason: reason.into(), local, digest };
+    let planned = |state, reason: &str, local, digest| Planned {
+        image: id,
+        state,
+        reason: reason.into(),
+        local,
+        digest,
+        platforms: Vec::new(),
+    };
     match analysis.unbuildable(id) {
         Some(Unbuildable::Broken(why)) => return Ok(planned(State::Error, why, None, None)),
         Some(Unbuildable::Blocked(by)) => {
@@ -114,6 +124,14 @@ async fn classify_one(
         None => {}
     }
     let host = tree.config.registry();
+    if !image.platforms.is_empty() {
+        tracing::debug!(image = image.name, ?mode, "asking the registry and each platform's builder");
+        return Ok(match platforms::classify(image, host, registry, builders, mode).await? {
+            Ok(c) => Planned { platforms: c.platforms, ..planned(c.state, &c.reason, None, c.digest) },
+            Err(e) => planned(State::Error, &e.message, None, None),
+        });
+    }
+    let engine = builders.default_engine();
     let ask_registry = || async {
         if host.is_empty() {
             None

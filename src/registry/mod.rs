@@ -317,13 +317,14 @@ impl RegistryClient {
         self.inner.tag_content(registry, repository, tag).await.map_err(|message| RegistryError { reference, message })
     }
 
-    /// The descriptor (media type, size) of the manifest `digest` of `repository`, without a platform.
+    /// The descriptor (media type, size) of the manifest `digest` of `repository`, without a platform; `None`
+    /// when the registry does not have it.
     pub async fn descriptor(
         &self,
         registry: &str,
         repository: &str,
         digest: &str,
-    ) -> Result<Descriptor, RegistryError> {
+    ) -> Result<Option<Descriptor>, RegistryError> {
         let reference = format!("{registry}/{repository}@{digest}");
         self.inner
             .descriptor(registry, repository, digest)
@@ -585,7 +586,7 @@ impl Inner {
         Ok(Some(TagContent::Image { digest: fetched.digest, platform }))
     }
 
-    async fn descriptor(&self, registry: &str, repository: &str, digest: &str) -> Result<Descriptor, String> {
+    async fn descriptor(&self, registry: &str, repository: &str, digest: &str) -> Result<Option<Descriptor>, String> {
         Reference::parse(&format!("{registry}/{repository}@{digest}"))?;
         let target = self.target(registry, repository).await;
         let url = format!("{}/v2/{}/manifests/{digest}", target.origin, target.repository);
@@ -599,9 +600,9 @@ impl Inner {
                     .get(reqwest::header::CONTENT_LENGTH)
                     .and_then(|v| v.to_str().ok()?.parse().ok())
                     .ok_or("the registry sent no Content-Length")?;
-                Ok(Descriptor { media_type, digest: digest.to_owned(), size, platform: None })
+                Ok(Some(Descriptor { media_type, digest: digest.to_owned(), size, platform: None }))
             }
-            StatusCode::NOT_FOUND => Err(format!("the registry does not have {repository}@{digest}")),
+            StatusCode::NOT_FOUND => Ok(None),
             status => Err(format!("registry answered {status} to HEAD {url}")),
         }
     }

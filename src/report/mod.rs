@@ -135,12 +135,43 @@ pub struct ImageLine<'a> {
     pub label: &'a str,
     pub state: State,
     pub reason: &'a str,
+    /// Each declared platform (none for images without declared platforms).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub platforms: Vec<PlatformLine<'a>>,
+}
+
+/// One platform of an image with declared platforms.
+#[derive(Debug, Serialize)]
+pub struct PlatformLine<'a> {
+    pub platform: String,
+    pub state: State,
+    pub reason: &'a str,
+    /// Its manifest digest in the registry, when published.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest: Option<&'a str>,
 }
 
 impl<'a> ImageLine<'a> {
     pub fn of(tree: &'a Tree, planned: &'a Planned) -> Self {
         let image = &tree[planned.image];
-        Self { name: &image.name, tag: &image.tag, label: &image.label, state: planned.state, reason: &planned.reason }
+        let platforms = planned
+            .platforms
+            .iter()
+            .map(|p| PlatformLine {
+                platform: p.platform.to_string(),
+                state: p.state,
+                reason: &p.reason,
+                digest: p.descriptor.as_ref().map(|d| d.digest.as_str()),
+            })
+            .collect();
+        Self {
+            name: &image.name,
+            tag: &image.tag,
+            label: &image.label,
+            state: planned.state,
+            reason: &planned.reason,
+            platforms,
+        }
     }
 }
 

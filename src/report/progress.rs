@@ -55,6 +55,9 @@ pub enum Event<'a> {
     Planned(&'a ImageLine<'a>),
     Started {
         name: &'a str,
+        /// The platform the step is for, for images with declared platforms.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        platform: Option<&'a str>,
         step: Step,
         time: String,
     },
@@ -69,9 +72,19 @@ pub struct Finished<'a> {
     pub image: ImageLine<'a>,
     pub seconds: f64,
     pub log: Option<&'a Path>,
-    /// The manifest digest of an image pushed by this run.
+    /// The manifest digest of an image pushed by this run (for several platforms, the index's).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub digest: Option<&'a str>,
+    /// For several platforms: each one's manifest digest.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pub platforms: &'a [PlatformDigest],
+}
+
+/// A platform's manifest in a pushed index.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlatformDigest {
+    pub platform: String,
+    pub digest: String,
 }
 
 /// Counts at the end of a run.
@@ -159,21 +172,26 @@ impl Reporter {
         }
     }
 
-    pub fn started(&self, name: &str, step: Step) {
+    /// `step` of image `name` started, for `platform` when given.
+    pub fn started(&self, name: &str, platform: Option<&str>, step: Step) {
+        let key = Self::key(name, platform);
         match self.style {
-            Style::Json => self.json(&Event::Started { name, step, time: timestamp::rfc3339(SystemTime::now()) }),
+            Style::Json => {
+                let time = timestamp::rfc3339(SystemTime::now());
+                self.json(&Event::Started { name, platform, step, time });
+            }
             Style::Plain if crate::logging::quiet() => {}
-            Style::Plain => self.plain(&format!("{name}: {}", step.verb())),
+            Style::Plain => self.plain(&format!("{key}: {}", step.verb())),
             Style::Terminal => {
                 let mut bars = crate::lock(&self.bars);
-                let bar = bars.entry(name.to_owned()).or_insert_with(|| {
+                let bar = bars.entry(key.clone()).or_insert_with(|| {
                     let bar =
                         self.multi.as_ref().map_or_else(ProgressBar::hidden, |m| m.add(ProgressBar::new_spinner()));
                     bar.set_style(
                         ProgressStyle::with_template("  {spinner} {prefix}: {msg} ({elapsed})")
                             .unwrap_or_else(|_| ProgressStyle::default_spinner()),
                     );
-                    bar.set_prefix(name.to_owned());
+                    bar.set_prefix(key.clone());
                     bar.enable_steady_tick(Duration::from_millis(120));
                     bar
                 });
@@ -182,23 +200,40 @@ impl Reporter {
         }
     }
 
-    /// The last output line of a running step, shown beside its spinner on a terminal.
-    pub fn output(&self, name: &str, line: &str) {
+    /// What names an image's work (for one platform) in the live display and in plain lines.
+    pub fn key(name: &str, platform: Option<&str>) -> String {
+        match platform {
+            Some(platform) => format!("{name} {platform}"),
+            None => name.to_owned(),
+        }
+    }
+
+    /// The last output line of a running step of `key` (see [`Reporter::key`]), beside its spinner on a terminal.
+    pub fn output(&self, key: &str, line: &str) {
         if self.style == Style::Terminal
-            && let Some(bar) = crate::lock(&self.bars).get(name)
+            && let Some(bar) = crate::lock(&self.bars).get(key)
         {
             bar.set_message(line.chars().take(80).collect::<String>());
         }
     }
 
-    pub fn finished(&self, finished: &Finished<'_>) {
-        let image = &finished.image;
-        if let Some(bar) = crate::lock(&self.bars).remove(image.name) {
+    /// One platform's work on an image ended (the image's own end is [`Reporter::finished`]).
+    pub fn platform_done(&self, name: &str, platform: &str) {
+        self.clear_bar(&Self::key(name, platform.into()));
+    }
+
+    fn clear_bar(&self, key: &str) {
+        if let Some(bar) = crate::lock(&self.bars).remove(key) {
             bar.finish_and_clear();
             if let Some(multi) = &self.multi {
                 multi.remove(&bar);
             }
         }
+    }
+
+    pub fn finished(&self, finished: &Finished<'_>) {
+        let image = &finished.image;
+        self.clear_bar(image.name);
         if let Some(overall) = &self.overall {
             overall.inc(1);
         }

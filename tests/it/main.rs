@@ -14,6 +14,7 @@ mod isolation;
 mod mutation;
 mod outdated;
 mod pipeline;
+mod platforms;
 mod prune;
 mod publish;
 mod registry;

@@ -141,7 +141,7 @@ async fn an_index_is_put_under_every_tag_and_read_back_with_its_platforms() {
 
     let mut manifests = Vec::new();
     for (digest, architecture) in [(&amd64, "amd64"), (&arm64, "arm64")] {
-        let descriptor = client.descriptor(registry, "it/multi", digest).await.unwrap();
+        let descriptor = client.descriptor(registry, "it/multi", digest).await.unwrap().expect("pushed");
         assert_eq!(descriptor.media_type, "application/vnd.oci.image.manifest.v1+json");
         assert!(descriptor.size > 100, "{descriptor:?}");
         manifests.push(Descriptor { platform: Some(linux(architecture)), ..descriptor });
@@ -157,6 +157,8 @@ async fn an_index_is_put_under_every_tag_and_read_back_with_its_platforms() {
         );
     }
     assert_eq!(client.tag_content(registry, "it/multi", "never").await.unwrap(), None);
+    let absent = format!("sha256:{}", "0".repeat(64));
+    assert_eq!(client.descriptor(registry, "it/multi", &absent).await.unwrap(), None);
     // Without credentials the registry refuses the write.
     let anonymous = client_for(&Config::defaults(), None);
     let refused = anonymous.put_index(registry, "it/multi", &tags, &manifests).await.unwrap_err();

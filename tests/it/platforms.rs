@@ -1,0 +1,297 @@
+//! Multi-platform images end to end: linux/amd64 natively and linux/arm64 under QEMU in the private daemon (and
+//! in a second daemon standing in for a native arm64 builder), one index per tag in a real registry.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use imgraph::config::Config;
+use imgraph::registry::manifest::{Descriptor, ManifestPlatform, TagContent};
+use imgraph::registry::{ClientOptions, RegistryClient, RetryPolicy, TagState};
+use serde_json::Value;
+
+use crate::harness::{TestEnv, TestTree, docker, events, final_states, test_env};
+
+const PLATFORMS: &str = "platforms = [\"linux/amd64\", \"linux/arm64\"]\n";
+
+fn client() -> RegistryClient {
+    let options = ClientOptions {
+        retry: RetryPolicy { tries: 2, first_delay: Duration::from_millis(10), max_delay: Duration::from_millis(50) },
+        docker_config_dir: None,
+        ..ClientOptions::from_env()
+    };
+    RegistryClient::with_options(&Config::defaults(), options).expect("client")
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime")
+}
+
+fn linux(architecture: &str, variant: Option<&str>) -> ManifestPlatform {
+    ManifestPlatform { os: "linux".into(), architecture: architecture.into(), variant: variant.map(str::to_owned) }
+}
+
+/// A busybox base for both platforms in the registry: each platform's image pushed by the daemon, then one index
+/// under `REGISTRY/NS/busybox:1`, which the trees list in `base_images`.
+fn multi_platform_base(env: &TestEnv, namespace: &str) -> String {
+    let registry = &env.registry;
+    let repository = format!("{namespace}/busybox");
+    let client = client();
+    let mut manifests = Vec::new();
+    for (local, tag, architecture, variant) in
+        [(&env.base_image, "amd64", "amd64", None), (&env.arm64_base_image, "arm64", "arm64", Some("v8"))]
+    {
+        let reference = format!("{registry}/{repository}:{tag}");
+        docker(&["tag", local, &reference]);
+        docker(&["push", &reference]);
+        let digest = match runtime().block_on(client.tag_state(registry, &repository, tag)).expect("pushed") {
+            TagState::Present { digest: Some(digest) } => digest,
+            other => panic!("{reference}: {other:?}"),
+        };
+        let descriptor =
+            runtime().block_on(client.descriptor(registry, &repository, &digest)).expect("HEAD").expect("pushed");
+        manifests.push(Descriptor { platform: Some(linux(architecture, variant)), ..descriptor });
+    }
+    runtime().block_on(client.put_index(registry, &repository, &["1".to_owned()], &manifests)).expect("index");
+    format!("{registry}/{repository}:1")
+}
+
+/// `a <- b <- c` for amd64 and arm64, each recording `uname -m` at build time; `c` verified on each platform by a
+/// script that checks all three records against `IMGRAPH_PLATFORM`.
+fn chain(env: &TestEnv, namespace: &str, extra_config: &str) -> TestTree {
+    let base = multi_platform_base(env, namespace);
+    let verify = r#"#!/bin/sh
+set -e
+case "$IMGRAPH_PLATFORM" in
+    linux/amd64) want=x86_64 ;;
+    linux/arm64) want=aarch64 ;;
+    *) echo "unexpected IMGRAPH_PLATFORM=$IMGRAPH_PLATFORM"; exit 1 ;;
+esac
+got=$(docker run --rm --network none --platform "$IMGRAPH_PLATFORM" "$1" cat /arch-a /arch-b /arch-c | tr '\n' ' ')
+[ "$got" = "$want $want $want " ] || { echo "$IMGRAPH_PLATFORM: got '$got', want $want"; exit 1; }
+echo "$IMGRAPH_PLATFORM: $got"
+"#;
+    TestTree::new()
+        .file(
+            "images.toml",
+            format!(
+                "registry = \"{}\"\nnamespace = \"{namespace}\"\nbase_images = [\"{base}\"]\n{PLATFORMS}{extra_config}",
+                env.registry
+            ),
+        )
+        .image("a", "a", "1.0", &format!("FROM {base}\nRUN uname -m > /arch-a\n"))
+        .image("b", "b", "2.0", "FROM {{ \"a\" | image_tag }}\nRUN uname -m > /arch-b\n")
+        .image("c", "c", "3.0", "FROM {{ \"b\" | image_tag }}\nRUN uname -m > /arch-c\n")
+        .file("c/test.sh", verify)
+        .chmod_x("c/test.sh")
+}
+
+/// The platforms of the index under `repository:tag`, and its digest.
+fn index_of(registry: &str, repository: &str, tag: &str) -> (String, BTreeSet<String>, Vec<Descriptor>) {
+    match runtime().block_on(client().tag_content(registry, repository, tag)).expect("registry") {
+        Some(TagContent::Index { digest, manifests }) => {
+            let platforms = manifests.iter().filter_map(|m| Some(m.platform.as_ref()?.to_string())).collect();
+            (digest, platforms, manifests)
+        }
+        other => panic!("{repository}:{tag} is not an index: {other:?}"),
+    }
+}
+
+fn started(run: &crate::harness::Run, step: &str) -> Vec<String> {
+    let mut found: Vec<String> = events(run)
+        .iter()
+        .filter(|e| e["event"] == "started" && e["step"] == step)
+        .map(|e| format!("{} {}", e["name"].as_str().unwrap_or(""), e["platform"].as_str().unwrap_or("-")))
+        .collect();
+    found.sort();
+    found
+}
+
+#[ignore = "needs the real Docker environment: run scripts/test.sh"]
+#[test]
+fn a_chain_for_two_platforms_is_published_as_one_index_per_tag_and_a_rerun_pushes_nothing() {
+    let env = test_env();
+    let tree = chain(&env, "t-mp", "");
+    let run = tree.run(&["publish", ".", "--json"]).success();
+    let expected = [("a", "published"), ("b", "published"), ("c", "published")];
+    assert_eq!(final_states(&run), expected.map(|(a, b)| (a.to_owned(), b.to_owned())));
+    // Each platform built on its own, verified on its own.
+    assert_eq!(
+        started(&run, "build"),
+        ["a linux/amd64", "a linux/arm64", "b linux/amd64", "b linux/arm64", "c linux/amd64", "c linux/arm64"]
+    );
+    assert_eq!(started(&run, "verify").len(), 6);
+    let verify_log = std::fs::read_to_string(tree.path().join("imgraph-logs/c.linux-arm64.log")).expect("log");
+    assert!(verify_log.contains("linux/arm64: aarch64 aarch64 aarch64"), "{verify_log}");
+
+    let want: BTreeSet<String> = ["linux/amd64", "linux/arm64/v8"].map(str::to_owned).into();
+    let (digest, platforms, manifests) = index_of(&env.registry, "t-mp/c", "3.0");
+    assert_eq!(platforms, want);
+    assert_eq!(index_of(&env.registry, "t-mp/c", "latest").0, digest, "latest is the same index");
+    // No tag but the version and latest: the platforms were pushed by digest.
+    let tags: Value = runtime().block_on(async {
+        let url = format!("http://{}/v2/t-mp/c/tags/list", env.registry);
+        reqwest::get(url).await.unwrap().json().await.unwrap()
+    });
+    let mut tags: Vec<&str> = tags["tags"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    tags.sort_unstable();
+    assert_eq!(tags, ["3.0", "latest"]);
+
+    // published.json and the finished event carry the index digest and each platform's.
+    let report: Vec<Value> =
+        serde_json::from_str(&std::fs::read_to_string(tree.path().join("imgraph-logs/published.json")).unwrap())
+            .unwrap();
+    let c = report.iter().find(|p| p["name"] == "c").expect("c published");
+    assert_eq!(c["digest"], digest);
+    let by_platform: Vec<(String, String)> = c["platforms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["platform"].as_str().unwrap().to_owned(), p["digest"].as_str().unwrap().to_owned()))
+        .collect();
+    assert_eq!(
+        by_platform,
+        [
+            ("linux/amd64".to_owned(), manifests[0].digest.clone()),
+            ("linux/arm64".to_owned(), manifests[1].digest.clone())
+        ]
+    );
+
+    // Pulled back by platform, each image is what its platform built.
+    for (platform, machine) in [("linux/amd64", "x86_64"), ("linux/arm64", "aarch64")] {
+        let reference = format!("{}/t-mp/c:3.0", env.registry);
+        docker(&["pull", "--platform", platform, &reference]);
+        let out = docker(&["run", "--rm", "--network", "none", "--platform", platform, &reference, "cat", "/arch-c"]);
+        assert_eq!(out, machine);
+    }
+
+    let again = tree.run(&["publish", ".", "--json"]).success();
+    assert!(started(&again, "push").is_empty() && started(&again, "build").is_empty(), "{}", again.stdout());
+    let status = tree.run(&["status", ".", "--json"]).success();
+    for line in events(&status) {
+        assert_eq!(line["state"], "published", "{line}");
+        let platforms: Vec<&str> =
+            line["platforms"].as_array().unwrap().iter().map(|p| p["platform"].as_str().unwrap()).collect();
+        assert_eq!(platforms, ["linux/amd64", "linux/arm64"]);
+    }
+}
+
+#[ignore = "needs the real Docker environment: run scripts/test.sh"]
+#[test]
+fn a_platform_missing_from_the_registry_is_named_and_only_it_is_built_again() {
+    let env = test_env();
+    let base = multi_platform_base(&env, "t-mp-missing");
+    let tree = TestTree::new()
+        .file(
+            "images.toml",
+            format!(
+                "registry = \"{}\"\nnamespace = \"t-mp-missing\"\nbase_images = [\"{base}\"]\n{PLATFORMS}",
+                env.registry
+            ),
+        )
+        .image("a", "a", "1.0", &format!("FROM {base}\nRUN uname -m > /arch\n"));
+    tree.run(&["publish", ".", "--json"]).success();
+    let (_, _, manifests) = index_of(&env.registry, "t-mp-missing/a", "1.0");
+    let (amd64, arm64) = (&manifests[0].digest, &manifests[1].digest);
+    // The registry loses the arm64 image, and the daemon its build.
+    let deleted = runtime().block_on(async {
+        let url = format!("http://{}/v2/t-mp-missing/a/manifests/{arm64}", env.registry);
+        reqwest::Client::new().delete(url).send().await.unwrap().status()
+    });
+    assert_eq!(deleted, 202);
+    docker(&["rmi", &format!("imgraph.local/linux-arm64/{}/t-mp-missing/a:1.0", env.registry.replace(':', "-"))]);
+
+    let status = tree.run(&["status", ".", "--json"]).success();
+    let line = &events(&status)[0];
+    assert_eq!(line["state"], "to-build", "{line}");
+    assert!(line["reason"].as_str().unwrap().contains("to-build: linux/arm64"), "{line}");
+    assert_eq!(line["platforms"][0]["state"], "published");
+    assert_eq!(line["platforms"][1]["state"], "to-build");
+
+    let run = tree.run(&["publish", ".", "--json"]).success();
+    assert_eq!(started(&run, "build"), ["a linux/arm64"]);
+    let (_, platforms, again) = index_of(&env.registry, "t-mp-missing/a", "1.0");
+    assert_eq!(platforms.len(), 2);
+    assert_eq!(&again[0].digest, amd64, "the amd64 image is kept as it was");
+}
+
+#[ignore = "needs the real Docker environment: run scripts/test.sh"]
+#[test]
+fn a_verification_failure_on_one_platform_blocks_the_tag_on_every_platform() {
+    let env = test_env();
+    let base = multi_platform_base(&env, "t-mp-verify");
+    let fails_on_arm64 = "#!/bin/sh\n[ \"$IMGRAPH_PLATFORM\" != linux/arm64 ] || { echo 'arm64 is broken'; exit 1; }\n";
+    let tree = TestTree::new()
+        .file(
+            "images.toml",
+            format!(
+                "registry = \"{}\"\nnamespace = \"t-mp-verify\"\nbase_images = [\"{base}\"]\n{PLATFORMS}",
+                env.registry
+            ),
+        )
+        .image("a", "a", "1.0", &format!("FROM {base}\nRUN true\n"))
+        .file("a/test.sh", fails_on_arm64)
+        .chmod_x("a/test.sh")
+        .image("b", "b", "1.0", "FROM {{ \"a\" | image_tag }}\n");
+    let run = tree.run(&["publish", ".", "--json"]).expect_code(1);
+    let finished: Vec<Value> = events(&run).into_iter().filter(|e| e["event"] == "finished").collect();
+    let a = finished.iter().find(|e| e["name"] == "a").expect("a finished");
+    assert_eq!(a["state"], "error");
+    assert!(a["reason"].as_str().unwrap().contains("a linux/arm64: "), "{a}");
+    assert!(a["reason"].as_str().unwrap().contains("arm64 is broken"), "{a}");
+    let b = finished.iter().find(|e| e["name"] == "b").expect("b finished");
+    assert_eq!(b["state"], "skipped");
+    // Nothing was pushed, not even the amd64 image that passed.
+    assert!(started(&run, "push").is_empty());
+    let state = runtime().block_on(client().tag_state(&env.registry, "t-mp-verify/a", "1.0")).unwrap();
+    assert_eq!(state, TagState::Absent);
+}
+
+#[ignore = "needs the real Docker environment: run scripts/test.sh"]
+#[test]
+fn a_second_daemon_builds_the_platform_the_config_gives_it() {
+    let env = test_env();
+    let builders = format!("[builders]\n\"linux/arm64\" = \"{}\"\n", env.docker_host_2);
+    let tree = chain(&env, "t-mp-builders", &builders);
+    tree.run(&["build", ".", "--json"]).success();
+    let local = |platform: &str, name: &str, tag: &str| {
+        format!("imgraph.local/{platform}/{}/t-mp-builders/{name}:{tag}", env.registry.replace(':', "-"))
+    };
+    let in_daemon = |host: &str, reference: &str| {
+        std::process::Command::new("docker")
+            .args(["-H", host, "image", "inspect", "--format", "{{.Architecture}}", reference])
+            .output()
+            .map(|o| o.status.success().then(|| String::from_utf8_lossy(&o.stdout).trim().to_owned()))
+            .expect("docker")
+    };
+    assert_eq!(in_daemon(&env.docker_host_2, &local("linux-arm64", "c", "3.0")).as_deref(), Some("arm64"));
+    assert_eq!(in_daemon(&env.docker_host, &local("linux-arm64", "c", "3.0")), None, "not built by the default");
+    assert_eq!(in_daemon(&env.docker_host, &local("linux-amd64", "c", "3.0")).as_deref(), Some("amd64"));
+    assert_eq!(in_daemon(&env.docker_host_2, &local("linux-amd64", "c", "3.0")), None);
+}
+
+#[ignore = "needs the real Docker environment: run scripts/test.sh"]
+#[test]
+fn a_child_for_a_platform_its_parent_without_declared_platforms_cannot_give_fails_alone() {
+    let env = test_env();
+    let tree = TestTree::new()
+        .file("images.toml", "namespace = \"t-mp-native\"\n")
+        .image("a", "a", "1.0", &format!("FROM {}\n", env.base_image))
+        .image("b", "b", "1.0", "FROM {{ \"a\" | image_tag }}\n")
+        .file("b/control", "Source: b\n\nPackage: b\nPlatforms: linux/arm64\n")
+        .image("other", "other", "1.0", &format!("FROM {}\n", env.base_image));
+    let run = tree.run(&["build", ".", "--json"]).expect_code(1);
+    let finished: Vec<Value> = events(&run).into_iter().filter(|e| e["event"] == "finished").collect();
+    let b = finished.iter().find(|e| e["name"] == "b").expect("b finished");
+    assert_eq!(b["state"], "error");
+    assert!(
+        b["reason"]
+            .as_str()
+            .unwrap()
+            .contains("needs linux/arm64 of a, which builds only its daemon's platform (linux/amd64)"),
+        "{b}"
+    );
+    for name in ["a", "other"] {
+        let image = finished.iter().find(|e| e["name"] == name).expect("finished");
+        assert_eq!(image["state"], "verified", "{image}");
+    }
+}
