@@ -350,8 +350,8 @@ fn prune_command(analysis: Analysis, settings: &PruneSettings) -> Result<u8, Err
     let printer = Printer::new(settings.json);
     let mut report = PruneReport { printer: &printer };
     let tally = runtime()?.block_on(async {
-        let engine = Engine::connect().await?;
-        Ok::<_, Error>(prune::prune(tree, &targets, &engine, settings.dry_run, &mut report).await?)
+        let builders = Builders::new(Engine::connect().await?, &tree.config.builders);
+        Ok::<_, Error>(prune::prune(tree, &targets, &builders, settings.dry_run, &mut report).await?)
     })?;
     report.finish(&tally, settings.dry_run);
     Ok(if tally.failed == 0 { exit::SUCCESS } else { exit::FAILURE })

@@ -7,23 +7,31 @@
 //! repository's references are removed, so an image that another repository also tags stays (untagged here),
 //! and an image that only this repository tags is deleted. Nothing is forced: when the daemon refuses (a
 //! container uses the image, it has dependent child images), the image is left exactly as it was and the
-//! daemon's message is reported.
+//! daemon's message is reported. An image with declared platforms also has, per platform, the images its builder
+//! keeps under the platform's local name (see [`crate::plan::platforms::local_reference`]): those repositories are
+//! pruned the same way, in that platform's builder.
 
 use std::io;
 
 use serde::Serialize;
 
 use crate::diagnostic::Diagnostic;
-use crate::engine::{Engine, EngineError, ImageReferences};
+use crate::engine::{Builders, Engine, EngineError, ImageReferences};
+use crate::plan::platforms::local_reference;
+use crate::platform::Platform;
 use crate::reference::{Parts, Reference};
 use crate::tree::{ImageId, Tree};
 
-/// One tree image to prune, with the label it keeps.
+/// One repository of a tree image to prune, with the label it keeps.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PruneTarget {
     pub image: ImageId,
+    /// The image's repository, or its local one for `platform`.
+    pub repository: String,
     /// The label whose image is kept.
     pub keep: String,
+    /// For a platform's local images: which (they are in its builder).
+    pub platform: Option<Platform>,
 }
 
 /// Sees each step of a prune as it happens (the report renders it).
@@ -126,7 +134,15 @@ pub fn targets(tree: &Tree, order: &[ImageId], nightly: Option<&str>) -> Result<
             None => Ok(label.clone()),
         };
         match kept {
-            Ok(keep) => targets.push(PruneTarget { image: id, keep: keep.to_string() }),
+            Ok(keep) => {
+                let keep = keep.to_string();
+                for platform in &image.platforms {
+                    let local = local_reference(&keep, platform);
+                    let repository = Parts::of(&local).repository.to_owned();
+                    targets.push(PruneTarget { image: id, repository, keep: local, platform: Some(platform.clone()) });
+                }
+                targets.push(PruneTarget { image: id, repository: image.repository.clone(), keep, platform: None });
+            }
             Err(why) => problems.push(Diagnostic::error(image.changelog_path(), why).for_image(&image.name)),
         }
     }
@@ -170,21 +186,23 @@ fn familiar(reference: &str) -> String {
 pub async fn prune(
     tree: &Tree,
     targets: &[PruneTarget],
-    engine: &Engine,
+    builders: &Builders,
     dry_run: bool,
     observer: &mut dyn Observer,
 ) -> Result<Tally, PruneError> {
-    let mut tally = Tally { images: targets.len(), ..Tally::default() };
+    let images: std::collections::BTreeSet<ImageId> = targets.iter().map(|t| t.image).collect();
+    let mut tally = Tally { images: images.len(), ..Tally::default() };
     for target in targets {
         let image = &tree[target.image];
+        let engine = target.platform.as_ref().map_or(builders.default_engine(), |p| builders.for_platform(p));
         let mut plans = Vec::new();
-        for listed in engine.images_of(&image.repository).await? {
-            if decide(&image.repository, &target.keep, &listed) == Decision::Keep {
+        for listed in engine.images_of(&target.repository).await? {
+            if decide(&target.repository, &target.keep, &listed) == Decision::Keep {
                 continue;
             }
             // The list may show only this repository's references; the decision needs them all.
             let Some(full) = engine.references(&listed.id).await? else { continue };
-            match decide(&image.repository, &target.keep, &full) {
+            match decide(&target.repository, &target.keep, &full) {
                 Decision::Keep => {}
                 decision => plans.push((full.id, decision)),
             }
