@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use crate::engine::ContainerLimits;
 use crate::files;
+use crate::platform::Platform;
 
 /// Config file names looked up in the current directory when `-c` is not given, in order; then
 /// [`TREE_CONFIG_FILE`] in the tree's own directory.
@@ -61,11 +62,36 @@ pub struct Config {
     pub log_dir: PathBuf,
     /// Tags `publish` pushes besides the version (docker-pkg: `latest`).
     pub publish_tags: Vec<String>,
+    /// The platforms every image is built for unless its control file says otherwise: sorted, without
+    /// duplicates; empty (the default) means the builder daemon's own platform.
+    pub platforms: Vec<Platform>,
+    /// The Docker endpoint that builds each platform: [`DEFAULT_ENDPOINT`], or `unix://`, `tcp://` or
+    /// `ssh://` followed by an address.
+    pub builders: BTreeMap<Platform, String>,
+    /// The builder the daemons are asked to use.
+    pub builder: BuilderKind,
     /// Every key templates see: the defaults, then the user file, then the local file (a shallow merge, local
     /// wins), unknown keys included, `username` and `password` removed.
     pub template_vars: BTreeMap<String, Value>,
     /// The files that were read, user file first.
     pub sources: Vec<PathBuf>,
+}
+
+/// The endpoint of `builders` that means the daemon imgraph reaches anyway (`DOCKER_HOST`, else the default
+/// socket).
+pub const DEFAULT_ENDPOINT: &str = "default";
+
+/// The schemes of a Docker endpoint in `builders`, as `DOCKER_HOST` takes them.
+const ENDPOINT_SCHEMES: [&str; 3] = ["unix://", "tcp://", "ssh://"];
+
+/// Which of Docker's builders builds the images.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum BuilderKind {
+    /// The classic builder (API `version=1`), as docker-pkg uses.
+    #[default]
+    Classic,
+    /// BuildKit (API `version=2`).
+    BuildKit,
 }
 
 /// A config file that cannot be used.
@@ -107,6 +133,99 @@ struct FileConfig {
     insecure_registries: Option<Vec<String>>,
     log_dir: Option<PathBuf>,
     publish_tags: Option<Vec<String>>,
+    platforms: Option<Vec<Platform>>,
+    builders: Option<Builders>,
+    builder: Option<BuilderKind>,
+}
+
+/// `builders` as written: every key a platform, every value an endpoint, no two keys the same platform. The
+/// checks run inside the deserializer, so that the error names the line of the key or value at fault (of the
+/// mapping, for two keys naming one platform).
+#[derive(Debug)]
+struct Builders(BTreeMap<Platform, String>);
+
+impl<'de> Deserialize<'de> for Builders {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Builders;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a mapping of platforms to Docker endpoints")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Builders, A::Error> {
+                // Each platform with its key as written, for the message about two keys naming one platform.
+                let mut builders: BTreeMap<Platform, (String, String)> = BTreeMap::new();
+                while let Some((WrittenPlatform(text, platform), Endpoint(endpoint))) = map.next_entry()? {
+                    if let Some((first, _)) = builders.get(&platform) {
+                        return Err(serde::de::Error::custom(format!("`{text}` and `{first}` are both {platform}")));
+                    }
+                    builders.insert(platform, (text, endpoint));
+                }
+                Ok(Builders(builders.into_iter().map(|(platform, (_, endpoint))| (platform, endpoint)).collect()))
+            }
+        }
+        deserializer.deserialize_map(Visitor)
+    }
+}
+
+/// `classic` or `buildkit`. Not derived: serde's enum errors speak of YAML tags and variants.
+impl<'de> Deserialize<'de> for BuilderKind {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let parse = |text: &str| match text {
+            "classic" => Ok(Self::Classic),
+            "buildkit" => Ok(Self::BuildKit),
+            _ => Err(format!("`{}` is not a builder: write classic or buildkit", text.escape_debug())),
+        };
+        deserializer.deserialize_str(CheckedStr("`classic` or `buildkit`", parse))
+    }
+}
+
+/// A platform and how it was written.
+struct WrittenPlatform(String, Platform);
+
+impl<'de> Deserialize<'de> for WrittenPlatform {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let parse = |text: &str| Platform::parse(text).map(|platform| Self(text.to_owned(), platform));
+        deserializer.deserialize_str(CheckedStr("a platform such as linux/amd64", parse))
+    }
+}
+
+/// A Docker endpoint of `builders`.
+struct Endpoint(String);
+
+impl<'de> Deserialize<'de> for Endpoint {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let check = |endpoint: &str| {
+            let address = ENDPOINT_SCHEMES.iter().find_map(|scheme| endpoint.strip_prefix(scheme));
+            if endpoint != DEFAULT_ENDPOINT && address.is_none_or(str::is_empty) {
+                return Err(format!(
+                    "`{}` is not a Docker endpoint: write unix://PATH, tcp://HOST:PORT, ssh://[USER@]HOST or \
+                     {DEFAULT_ENDPOINT}",
+                    endpoint.escape_debug()
+                ));
+            }
+            Ok(Self(endpoint.to_owned()))
+        };
+        deserializer.deserialize_str(CheckedStr("a Docker endpoint", check))
+    }
+}
+
+/// Visits a string and checks it while the deserializer visits it, so that YAML and TOML locate the error at
+/// that string: what it expects, and the check.
+struct CheckedStr<F>(&'static str, F);
+
+impl<T, F: FnOnce(&str) -> Result<T, String>> serde::de::Visitor<'_> for CheckedStr<F> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<T, E> {
+        (self.1)(text).map_err(E::custom)
+    }
 }
 
 /// Distinguishes `registry:` (present, null) from an absent key.
@@ -149,6 +268,9 @@ impl Config {
             insecure_registries: Vec::new(),
             log_dir: PathBuf::from(DEFAULT_LOG_DIR),
             publish_tags: vec!["latest".into()],
+            platforms: Vec::new(),
+            builders: BTreeMap::new(),
+            builder: BuilderKind::default(),
             template_vars: BTreeMap::new(),
             sources: Vec::new(),
         };
@@ -224,6 +346,14 @@ impl Config {
         set(&mut self.insecure_registries, t.insecure_registries);
         set(&mut self.log_dir, t.log_dir);
         set(&mut self.publish_tags, t.publish_tags);
+        if let Some(mut platforms) = t.platforms {
+            // Duplicates after normalisation (`arm64`, `linux/aarch64`) are one platform, built once.
+            platforms.sort();
+            platforms.dedup();
+            self.platforms = platforms;
+        }
+        set(&mut self.builders, t.builders.map(|builders| builders.0));
+        set(&mut self.builder, t.builder);
         if let Some(bad) = self.publish_tags.iter().find_map(|tag| crate::reference::check_tag(tag).err()) {
             return Err(ConfigError::Invalid { path, message: format!("publish_tags: {bad}") });
         }
@@ -486,6 +616,87 @@ mod tests {
     }
 
     #[test]
+    fn platforms_builders_and_builder() {
+        let dir = tempfile::tempdir().unwrap();
+        let platform = |text: &str| Platform::parse(text).unwrap();
+        let defaults = Config::load(Some(&write(dir.path(), "empty.yaml", "")), None, None).unwrap();
+        assert_eq!((defaults.platforms.len(), defaults.builders.len()), (0, 0));
+        assert_eq!(defaults.builder, BuilderKind::Classic);
+        let yaml = "platforms: [arm64, linux/amd64, linux/aarch64]\nbuilder: buildkit\nbuilders:\n  \
+                    aarch64: ssh://builder@arm.example\n  linux/amd64: default\n  linux/arm/v7: tcp://10.0.0.7:2375\n";
+        let toml = "platforms = [\"arm64\", \"linux/amd64\", \"linux/aarch64\"]\nbuilder = \"buildkit\"\n\
+                    [builders]\naarch64 = \"ssh://builder@arm.example\"\n\"linux/amd64\" = \"default\"\n\
+                    \"linux/arm/v7\" = \"tcp://10.0.0.7:2375\"\n";
+        for (name, text) in [("c.yaml", yaml), ("images.toml", toml)] {
+            let config = Config::load(Some(&write(dir.path(), name, text)), None, None).unwrap();
+            assert_eq!(config.platforms, [platform("linux/amd64"), platform("linux/arm64")], "{name}");
+            assert_eq!(config.builder, BuilderKind::BuildKit, "{name}");
+            let builders = BTreeMap::from([
+                (platform("linux/amd64"), "default".to_owned()),
+                (platform("linux/arm/v7"), "tcp://10.0.0.7:2375".to_owned()),
+                (platform("linux/arm64"), "ssh://builder@arm.example".to_owned()),
+            ]);
+            assert_eq!(config.builders, builders, "{name}");
+        }
+    }
+
+    #[test]
+    fn bad_platforms_builders_and_builder_name_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let cases = [
+            ("a.yaml", "registry: r\nplatforms:\n  - linux/amd64\n  - linux\n", "4:", "`linux` is an OS without"),
+            (
+                "a.toml",
+                "registry = \"r\"\nplatforms = [\"linux/amd64\", \"linux/&\"]\n",
+                "2:",
+                "`linux/&` is not a valid platform",
+            ),
+            ("b.yaml", "platforms: linux/amd64\n", "1:", "expected a sequence"),
+            ("c.yaml", "builder: docker\n", "1:", "builder: `docker` is not a builder: write classic or buildkit"),
+            ("c.toml", "\n\nbuilder = \"BuildKit\"\n", "3:", "`BuildKit` is not a builder"),
+            ("h.yaml", "builder: [buildkit]\n", "1:", "invalid type: sequence, expected `classic` or `buildkit`"),
+            (
+                "d.yaml",
+                "builders:\n  linux/amd64: default\n  arm64: http://x\n",
+                "3:",
+                "`http://x` is not a Docker endpoint",
+            ),
+            (
+                "d.toml",
+                "[builders]\n\"linux/amd64\" = \"default\"\narm64 = \"unix://\"\n",
+                "3:",
+                "`unix://` is not a Docker endpoint",
+            ),
+            (
+                "e.yaml",
+                "builders:\n  linux/amd64: default\n  linux/amd65/v8/x: default\n",
+                "3:",
+                "builders: `linux/amd65/v8/x` is not a valid platform",
+            ),
+            ("e.toml", "[builders]\nwindows = \"default\"\n", "2:", "`windows` is not a valid platform"),
+            (
+                "f.yaml",
+                "builders:\n  arm64: default\n  linux/aarch64: default\n",
+                "2:",
+                "builders: `linux/aarch64` and `arm64` are both linux/arm64",
+            ),
+            (
+                "f.toml",
+                "[builders]\narm64 = \"default\"\n\"linux/arm64/v8\" = \"default\"\n",
+                "1:",
+                "`linux/arm64/v8` and `arm64` are both linux/arm64",
+            ),
+            ("g.yaml", "builders: [default]\n", "1:", "a mapping of platforms to Docker endpoints"),
+        ];
+        for (name, text, line, message) in cases {
+            let path = write(dir.path(), name, text);
+            let error = Config::load(Some(&path), None, None).unwrap_err().to_string();
+            assert!(error.starts_with(&format!("{}:{line}", path.display())), "{name}: {error}");
+            assert!(error.contains(message), "{name}: {error}");
+        }
+    }
+
+    #[test]
     fn repository_leaves_out_empty_parts() {
         let mut config = Config::defaults();
         assert_eq!(config.repository("foo"), "foo");
@@ -508,6 +719,13 @@ mod tests {
             "container_limits",
             "publish_tags",
             "known_uid_mappings",
+            "platforms",
+            "builders",
+            "builder",
+            "linux/amd64",
+            "arm64",
+            "ssh://h",
+            "buildkit",
             ": ",
             " = ",
             "\"",

@@ -1,4 +1,4 @@
-//! `control` files: the `Build-Depends` and `Depends` an image declares.
+//! `control` files: the `Build-Depends` and `Depends` an image declares, and the `Platforms` it is built for.
 //!
 //! The format is Debian's deb822: paragraphs separated by blank lines, `Name: value` fields continued on lines
 //! starting with a space or tab, and `#` comment lines. Hand-written, because both halves of its behaviour are
@@ -7,10 +7,15 @@
 //! and, unlike docker-pkg, which uses each comma-separated item verbatim as an image name, items are parsed as
 //! Debian relations: `a | b` alternatives, with version constraints `(>= 1.0)`, architecture qualifiers
 //! `[amd64]`, build profiles `<!nocheck>` and `:any` stripped. A relation that cannot be read is an error.
+//!
+//! `Platforms` is imgraph's own field (docker-pkg ignores it): platform names separated by commas and/or
+//! white space, in any paragraph. Being new, it is read strictly: a second `Platforms` field anywhere in the
+//! file, an empty list or a name that is no platform is an error.
 
 use std::path::{Path, PathBuf};
 
 use crate::files;
+use crate::platform::Platform;
 
 /// Which control field a dependency came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,10 +34,14 @@ pub struct Dependency {
     pub line: usize,
 }
 
-/// A parsed control file: its dependencies, and what was skipped.
+/// A parsed control file: its dependencies, its platforms, and what was skipped.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Control {
     pub dependencies: Vec<Dependency>,
+    /// The `Platforms` field: normalised, in the order written, without duplicates; `None` without the field.
+    pub platforms: Option<Vec<Platform>>,
+    /// The 1-based line of the `Platforms` field, exactly when `platforms` is `Some`.
+    pub platforms_line: Option<usize>,
     /// Lines python-debian would skip, with their 1-based number.
     pub warnings: Vec<(usize, String)>,
 }
@@ -73,7 +82,7 @@ fn parse(text: &str) -> Result<Control, (usize, String)> {
             continue;
         }
         if line.trim().is_empty() {
-            control.dependencies.extend(paragraph_dependencies(&paragraph)?);
+            end_paragraph(&mut control, &paragraph)?;
             paragraph.clear();
         } else if line.starts_with([' ', '\t']) {
             match paragraph.last_mut() {
@@ -94,6 +103,13 @@ fn parse(text: &str) -> Result<Control, (usize, String)> {
                 ));
                 continue;
             };
+            if name.eq_ignore_ascii_case(PLATFORMS) {
+                // Unlike docker-pkg's fields, which it reads leniently, a repeat is an error: which of two
+                // platform lists was meant cannot be guessed.
+                if let Some(first) = control.platforms_line.replace(number) {
+                    return Err((number, format!("field `{name}` repeats the one on line {first}")));
+                }
+            }
             if let Some(at) = paragraph.iter().position(|f| f.name.eq_ignore_ascii_case(name)) {
                 let first = paragraph.remove(at);
                 control
@@ -103,8 +119,45 @@ fn parse(text: &str) -> Result<Control, (usize, String)> {
             paragraph.push(Field { name, line: number, value: value.trim().to_owned() });
         }
     }
-    control.dependencies.extend(paragraph_dependencies(&paragraph)?);
+    end_paragraph(&mut control, &paragraph)?;
     Ok(control)
+}
+
+/// The name of the field that lists platforms.
+const PLATFORMS: &str = "Platforms";
+
+/// Takes what `control` needs from a complete paragraph.
+fn end_paragraph(control: &mut Control, paragraph: &[Field]) -> Result<(), (usize, String)> {
+    control.dependencies.extend(paragraph_dependencies(paragraph)?);
+    if let Some(field) = paragraph.iter().find(|f| f.name.eq_ignore_ascii_case(PLATFORMS)) {
+        let (platforms, duplicates) = platforms(field)?;
+        control.platforms = Some(platforms);
+        control.warnings.extend(duplicates.into_iter().map(|message| (field.line, message)));
+    }
+    Ok(())
+}
+
+/// The platforms a `Platforms` field lists, and a warning for each name that repeats an earlier one.
+fn platforms(field: &Field) -> Result<(Vec<Platform>, Vec<String>), (usize, String)> {
+    let mut platforms: Vec<Platform> = Vec::new();
+    let mut warnings = Vec::new();
+    let mut written: Vec<&str> = Vec::new();
+    for name in field.value.split(|c: char| c == ',' || c.is_whitespace()).filter(|name| !name.is_empty()) {
+        let platform = Platform::parse(name).map_err(|why| (field.line, format!("{}: {why}", field.name)))?;
+        match platforms.iter().position(|p| *p == platform) {
+            Some(at) => {
+                warnings.push(format!("{}: `{name}` is {platform}, as `{}` is; listed once", field.name, written[at]))
+            }
+            None => {
+                platforms.push(platform);
+                written.push(name);
+            }
+        }
+    }
+    if platforms.is_empty() {
+        return Err((field.line, format!("{}: no platform is listed", field.name)));
+    }
+    Ok((platforms, warnings))
 }
 
 /// deb822 field names: printable ASCII except `:`, not starting with `#` or `-`.
@@ -257,6 +310,128 @@ mod tests {
     }
 
     #[test]
+    fn platforms_in_any_paragraph_normalised() {
+        let platforms = |text: &str| {
+            let control = parse_with_warnings(text).unwrap();
+            let names = control.platforms.map(|p| p.iter().map(ToString::to_string).collect::<Vec<_>>());
+            (names, control.platforms_line)
+        };
+        let all = |names: &[&str]| Some(names.iter().map(|&n| n.to_owned()).collect::<Vec<_>>());
+        assert_eq!(
+            platforms(
+                "Package: x
+Depends: a
+"
+            ),
+            (None, None)
+        );
+        assert_eq!(
+            platforms(
+                "Package: x
+platforms: linux/amd64, arm64
+"
+            ),
+            (all(&["linux/amd64", "linux/arm64"]), Some(2))
+        );
+        assert_eq!(
+            platforms(
+                "Package: x
+
+# second
+PLATFORMS:
+ armhf,linux/aarch64	x86_64 ,
+  linux/s390x
+"
+            ),
+            (all(&["linux/arm/v7", "linux/arm64", "linux/amd64", "linux/s390x"]), Some(4))
+        );
+        let control = parse_with_warnings(
+            "Platforms: linux/arm64 linux/amd64
+Depends: a
+",
+        )
+        .unwrap();
+        assert_eq!(control.dependencies, vec![dependency(&["a"], DependencyField::Depends, 2)]);
+    }
+
+    #[test]
+    fn platforms_that_repeat_after_normalisation_are_listed_once() {
+        let control = parse_with_warnings(
+            "Package: x
+Platforms: arm64, linux/amd64, linux/aarch64 x86_64
+",
+        )
+        .unwrap();
+        let names: Vec<String> = control.platforms.unwrap().iter().map(ToString::to_string).collect();
+        assert_eq!(names, ["linux/arm64", "linux/amd64"]);
+        assert_eq!(
+            control.warnings,
+            [
+                (2, "Platforms: `linux/aarch64` is linux/arm64, as `arm64` is; listed once".to_owned()),
+                (2, "Platforms: `x86_64` is linux/amd64, as `linux/amd64` is; listed once".to_owned()),
+            ]
+        );
+    }
+
+    #[test]
+    fn platforms_errors_name_the_line() {
+        let error = |text: &str| parse_with_warnings(text).unwrap_err();
+        assert_eq!(
+            error(
+                "Package: x
+Platforms: linux/amd64
+
+Package: y
+platforms: linux/arm64
+"
+            ),
+            (Some(5), "field `platforms` repeats the one on line 2".into())
+        );
+        assert_eq!(
+            error(
+                "Platforms: linux/amd64
+Platforms: linux/amd64
+"
+            ),
+            (Some(2), "field `Platforms` repeats the one on line 1".into())
+        );
+        assert_eq!(
+            error(
+                "Package: x
+Platforms:
+"
+            ),
+            (Some(2), "Platforms: no platform is listed".into())
+        );
+        assert_eq!(
+            error(
+                "Package: x
+Platforms: , ,
+ ,
+"
+            )
+            .1,
+            "Platforms: no platform is listed"
+        );
+        let (line, message) = error(
+            "Package: x
+Platforms: linux/amd64,
+ linux/arm64/v8/x
+",
+        );
+        assert_eq!(line, Some(2));
+        assert!(message.starts_with("Platforms: `linux/arm64/v8/x` is not a valid platform: it has 4"), "{message}");
+        assert!(
+            error(
+                "Platforms: linux
+"
+            )
+            .1
+            .contains("`linux` is an OS without an architecture")
+        );
+    }
+
+    #[test]
     fn unreadable_and_invalid_utf8() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("control");
@@ -279,6 +454,9 @@ mod tests {
             "Package: php8.3-fpm",
             "Depends: ",
             "Build-Depends: ",
+            "Platforms: ",
+            "linux/amd64",
+            "arm64",
             "foo (>= 1.0)",
             "bar | baz:any",
             "qux [amd64] <!nocheck>",
@@ -296,6 +474,8 @@ mod tests {
             #[test]
             fn never_panics_and_every_dependency_is_named(text in crate::fuzz::text(TOKENS)) {
                 if let Ok(control) = parse(&text) {
+                    prop_assert_eq!(control.platforms.is_some(), control.platforms_line.is_some());
+                    prop_assert!(control.platforms.is_none_or(|p| !p.is_empty()));
                     for dependency in &control.dependencies {
                         prop_assert!(!dependency.alternatives.is_empty());
                         prop_assert!(dependency.alternatives.iter().all(|a| !a.is_empty()));
