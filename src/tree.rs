@@ -14,12 +14,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::config::Config;
 use crate::definition::changelog;
-use crate::definition::control::{self, Dependency};
+use crate::definition::control::{self, Control, Dependency};
 use crate::definition::dockerfile::{self, ImageReference};
 use crate::definition::template::{TemplateEngine, TemplateError};
 use crate::definition::version::Version;
 use crate::diagnostic::Diagnostic;
 use crate::discover::{self, CHANGELOG, CONTROL, DiscoverError, TEMPLATE};
+use crate::platform::Platform;
 use crate::reference::Reference;
 
 /// An image of a tree: its position in [`Tree`], which sorts images by name.
@@ -83,6 +84,11 @@ pub struct Image {
     pub rel_path: String,
     /// Declared dependencies (empty without a `control` file).
     pub control: Vec<Dependency>,
+    /// The platforms to build, sorted, without duplicates: the control file's `Platforms`, else the config's
+    /// `platforms`; empty means the builder daemon's own platform.
+    pub platforms: Vec<Platform>,
+    /// The line of the control file's `Platforms` field, when `platforms` comes from there.
+    pub platforms_line: Option<usize>,
 }
 
 impl Image {
@@ -335,21 +341,22 @@ fn load_image(root: &Path, dir: &Path, config: &Config, tag_suffix: Option<&str>
         .collect();
     let control_path = dir.join(CONTROL);
     let control = if control_path.exists() || control_path.is_symlink() {
-        match control::read_control(&control_path) {
-            Ok(control) => {
-                problems.extend(control.warnings.into_iter().map(|(line, message)| {
-                    Diagnostic::warning(&control_path, message).at_line(Some(line)).for_image(&name)
-                }));
-                control.dependencies
-            }
-            Err(e) => {
-                problems.push(Diagnostic::error(&e.path, e.message).at_line(e.line).for_image(&name));
-                Vec::new()
-            }
-        }
+        control::read_control(&control_path).unwrap_or_else(|e| {
+            problems.push(Diagnostic::error(&e.path, e.message).at_line(e.line).for_image(&name));
+            Control::default()
+        })
     } else {
-        Vec::new()
+        Control::default()
     };
+    let Control { dependencies, platforms, platforms_line, warnings } = control;
+    problems.extend(
+        warnings
+            .into_iter()
+            .map(|(line, message)| Diagnostic::warning(&control_path, message).at_line(Some(line)).for_image(&name)),
+    );
+    let mut platforms = platforms.unwrap_or_else(|| config.platforms.clone());
+    platforms.sort();
+    platforms.dedup();
     let repository = config.repository(&name);
     // docker-pkg's nightly and snapshot tags: the changelog version plus the run's suffix.
     let tag = match tag_suffix {
@@ -381,7 +388,9 @@ fn load_image(root: &Path, dir: &Path, config: &Config, tag_suffix: Option<&str>
         reference,
         dir: dir.to_owned(),
         rel_path,
-        control,
+        control: dependencies,
+        platforms,
+        platforms_line,
     };
     (Some(image), problems)
 }
@@ -423,7 +432,40 @@ pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{Rendered, parallel_map};
+    use super::{Config, Platform, Rendered, Tree, parallel_map};
+
+    #[test]
+    fn platforms_come_from_control_else_config_sorted_and_unique() {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, control) in [("a", Some("Platforms: linux/arm64 linux/amd64 arm64\n")), ("b", None)] {
+            let image = dir.path().join(name);
+            std::fs::create_dir_all(&image).unwrap();
+            let changelog = format!(
+                "{name} (1) x; urgency=low\n\n  * x\n\n -- A <a@example.org>  Mon, 23 Nov 2026 10:00:00 +0000\n"
+            );
+            std::fs::write(image.join("changelog"), changelog).unwrap();
+            std::fs::write(image.join("Dockerfile.template"), "FROM scratch\n").unwrap();
+            if let Some(control) = control {
+                std::fs::write(image.join("control"), control).unwrap();
+            }
+        }
+        let names = |platforms: &[Platform]| platforms.iter().map(ToString::to_string).collect::<Vec<_>>();
+        let mut config = Config::defaults();
+        let tree = Tree::scan(dir.path(), config.clone(), None).unwrap();
+        let (a, b) = (&tree[tree.get("a").unwrap()], &tree[tree.get("b").unwrap()]);
+        assert_eq!(
+            (names(&a.platforms), a.platforms_line),
+            (vec!["linux/amd64".into(), "linux/arm64".into()], Some(1))
+        );
+        assert_eq!((names(&b.platforms), b.platforms_line), (vec![], None));
+        config.platforms = vec![Platform::parse("s390x").unwrap()];
+        let tree = Tree::scan(dir.path(), config, None).unwrap();
+        let (a, b) = (&tree[tree.get("a").unwrap()], &tree[tree.get("b").unwrap()]);
+        assert_eq!(names(&a.platforms), ["linux/amd64", "linux/arm64"]);
+        assert_eq!((names(&b.platforms), b.platforms_line), (vec!["linux/s390x".into()], None));
+        // The duplicate is a warning about the control file.
+        assert!(tree.diagnostics.iter().any(|d| d.message.contains("`arm64` is linux/arm64, as `linux/arm64` is")));
+    }
 
     #[test]
     fn numeric_user_rule_matches_docker_pkg() {
