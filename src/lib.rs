@@ -4,8 +4,8 @@
 //! [`tree`] → [`graph`] ([`analysis`] takes a tree that far) → [`plan`] (asking the [`registry`] and the
 //! [`engine`]) → [`execute`] → [`report`], composed by the [`commands`]; [`update`] and [`prune`] are the
 //! changelog and cleanup commands' own steps. [`reference`] and [`definition::version`] are the homes of the
-//! Docker reference and Debian version grammars, [`files`] of reading a tree's files safely, and [`exit`] of
-//! the process exit codes.
+//! Docker reference and Debian version grammars, [`platform`] of OCI platforms, [`files`] of reading a tree's
+//! files safely, and [`exit`] of the process exit codes.
 
 pub(crate) mod analysis;
 pub mod cli;

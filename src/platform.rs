@@ -32,7 +32,12 @@ impl Platform {
     /// Parses a platform as containerd's `platforms.Parse` does, then normalises it (see the module's
     /// documentation for the deviations). The error says what is wrong and lists the valid forms.
     pub fn parse(text: &str) -> Result<Platform, String> {
-        parse(text).map_err(|why| format!("`{}` is not a valid platform: {why}; {VALID_FORMS}", text.escape_debug()))
+        parse(text).map_err(|why| {
+            // A huge name (a control file may hold a megabyte of one) is shown by its start only.
+            let shown: String = text.chars().take(MAX_LENGTH).collect();
+            let more = if shown.len() < text.len() { "…" } else { "" };
+            format!("`{}{more}` is not a valid platform: {why}; {VALID_FORMS}", shown.escape_debug())
+        })
     }
 
     /// The platform as one name usable inside a Docker tag or a repository path component: lowercase letters,
@@ -347,6 +352,8 @@ mod tests {
         }
         let long = format!("linux/{}", "a".repeat(60));
         assert!(Platform::parse(&long).unwrap_err().contains("66 bytes long (at most 64"));
+        let huge = Platform::parse(&"x".repeat(1 << 20)).unwrap_err();
+        assert!(huge.starts_with(&format!("`{}…` is not a valid platform: it is 1048576 bytes long", "x".repeat(64))));
         assert_eq!(
             Platform::parse("linux/&arm").unwrap_err(),
             format!(

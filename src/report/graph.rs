@@ -6,7 +6,8 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use crate::graph::{Dependencies, Graph};
-use crate::tree::{ImageId, Tree};
+use crate::platform::Platform;
+use crate::tree::{Image, ImageId, Tree};
 
 /// How the graph is printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +43,8 @@ struct JsonImage<'a> {
     tag: &'a str,
     label: &'a str,
     path: &'a str,
+    /// Empty when the image builds the daemon's own platform.
+    platforms: &'a [Platform],
     depends: Vec<&'a str>,
     external: Vec<&'a str>,
 }
@@ -70,11 +73,10 @@ impl GraphView<'_> {
         self.parents(image).into_iter().map(|p| self.tree[p].name.as_str()).collect()
     }
 
-    /// `name:tag <- parents`, one line per image in build order, externals after `from`.
+    /// `name:tag [platforms] <- parents`, one line per image in build order, externals after `from`.
     fn text(&self, out: &mut dyn Write) -> io::Result<()> {
         for i in self.order() {
-            let image = &self.tree[i];
-            write!(out, "{}:{}", image.name, image.tag)?;
+            write!(out, "{}", label(&self.tree[i]))?;
             let parents = self.parent_names(i);
             if !parents.is_empty() {
                 write!(out, " <- {}", parents.join(", "))?;
@@ -99,6 +101,7 @@ impl GraphView<'_> {
                     tag: &image.tag,
                     label: &image.label,
                     path: &image.rel_path,
+                    platforms: &image.platforms,
                     depends: self.parent_names(i),
                     external: self.deps.external[i].iter().map(String::as_str).collect(),
                 }
@@ -115,7 +118,7 @@ impl GraphView<'_> {
         writeln!(out, "  node [shape=box];")?;
         for i in self.order() {
             let image = &self.tree[i];
-            writeln!(out, "  {} [label={}];", quoted(&image.name), quoted(&format!("{}:{}", image.name, image.tag)))?;
+            writeln!(out, "  {} [label={}];", quoted(&image.name), quoted(&label(image)))?;
         }
         for i in self.order() {
             for parent in self.parents(i) {
@@ -129,9 +132,7 @@ impl GraphView<'_> {
     fn mermaid(&self, out: &mut dyn Write) -> io::Result<()> {
         writeln!(out, "flowchart TD")?;
         for i in self.order() {
-            let image = &self.tree[i];
-            let (name, tag) = (image.name.replace('"', "#quot;"), image.tag.replace('"', "#quot;"));
-            writeln!(out, "  i{}[\"{name}:{tag}\"]", i.index())?;
+            writeln!(out, "  i{}[\"{}\"]", i.index(), label(&self.tree[i]).replace('"', "#quot;"))?;
         }
         for i in self.order() {
             for parent in self.parents(i) {
@@ -140,6 +141,16 @@ impl GraphView<'_> {
         }
         Ok(())
     }
+}
+
+/// `name:tag`, and the platforms when the image declares any: `base:1 [linux/amd64, linux/arm64]`.
+fn label(image: &Image) -> String {
+    let label = format!("{}:{}", image.name, image.tag);
+    if image.platforms.is_empty() {
+        return label;
+    }
+    let platforms: Vec<String> = image.platforms.iter().map(ToString::to_string).collect();
+    format!("{label} [{}]", platforms.join(", "))
 }
 
 /// A DOT string literal.

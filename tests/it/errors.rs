@@ -218,3 +218,50 @@ fn usage_errors_exit_2() {
     TestTree::new().run(&["graph"]).expect_code(2);
     TestTree::new().run(&["frobnicate"]).expect_code(2);
 }
+
+#[test]
+fn invalid_platform_in_control() {
+    let tree = TestTree::new()
+        .image("a", "a", "1.0", BASE)
+        .file("a/control", "Package: a\nPlatforms: linux/amd64,\n linux/arm64/v8/extra\n");
+    assert_snapshot!("invalid_platform_check", check_with(tree).expect_code(1).transcript());
+}
+
+#[test]
+fn repeated_platforms_field_in_control() {
+    let tree = TestTree::new()
+        .image("a", "a", "1.0", BASE)
+        .file("a/control", "Package: a\nPlatforms: linux/amd64\n\nPackage: a-dev\nPlatforms: linux/arm64\n");
+    let run = check_with(tree).expect_code(1);
+    assert!(
+        run.stdout().contains("error: ./a/control:5: field `Platforms` repeats the one on line 2\n"),
+        "{}",
+        run.stdout()
+    );
+}
+
+#[test]
+fn invalid_platform_config_keys() {
+    let cases = [
+        ("images.toml", "registry = \"r\"\nplatforms = [\"linux/amd64\", \"linux\"]\n", "images.toml:2:"),
+        ("conf.yaml", "platforms:\n  - linux/amd64\n  - linux/arm64/v8/x\n", "conf.yaml:3:"),
+        (
+            "images.toml",
+            "[builders]\n\"linux/amd64\" = \"default\"\n\"linux/arm64\" = \"http://arm\"\n",
+            "images.toml:3:",
+        ),
+        ("conf.yaml", "builders:\n  linux/amd64: default\n  linux/&: default\n", "conf.yaml:3:"),
+        ("conf.yaml", "builders:\n  arm64: default\n  linux/aarch64: tcp://a:2375\n", "conf.yaml:2:"),
+        ("images.toml", "\nbuilder = \"kaniko\"\n", "images.toml:2:"),
+        ("conf.yaml", "registry: r\nbuilder: [buildkit]\n", "conf.yaml:2:"),
+    ];
+    let mut transcripts = String::new();
+    for (file, text, location) in cases {
+        let tree = TestTree::new().image("a", "a", "1.0", BASE).file(file, text);
+        let run = tree.run(&["-c", file, "graph", "."]).expect_code(3);
+        assert!(run.stderr().starts_with(&format!("imgraph: error: {location}")), "{}", run.stderr());
+        assert_eq!(run.stdout(), "");
+        transcripts.push_str(&run.stderr());
+    }
+    assert_snapshot!(transcripts);
+}

@@ -138,3 +138,65 @@ fn the_example_tree_and_the_example_config() {
     let args = ["-c", "images.example.toml", "check", "examples"].map(String::from);
     crate::harness::run_in(root, &args, &[]).success();
 }
+
+/// The config builds for amd64 and arm64 (written three ways); `app` declares its own platform.
+fn platforms_tree() -> TestTree {
+    TestTree::new()
+        .file("images.toml", "platforms = [\"arm64\", \"linux/amd64\", \"x86_64\"]\n")
+        .image("base", "base", "1.0", "FROM scratch\n")
+        .image("app", "app", "2.0", "FROM {{ \"base\" | image_tag }}\n")
+        .file("app/control", "Package: app\nDepends: base\nPlatforms: aarch64\n")
+        .image("tools", "tools", "1.1", "FROM {{ \"base\" | image_tag }}\n")
+}
+
+#[test]
+fn platforms_from_control_and_config_are_shown() {
+    let tree = platforms_tree();
+    assert_eq!(
+        tree.run(&["graph", "."]).success().stdout(),
+        "base:1.0 [linux/amd64, linux/arm64]\napp:2.0 [linux/arm64] <- base\ntools:1.1 [linux/amd64, linux/arm64] <- base\n"
+    );
+    let graph: Value = serde_json::from_str(&tree.run(&["graph", ".", "--format", "json"]).success().stdout()).unwrap();
+    let platforms: Vec<(&str, String)> = graph["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|image| (image["name"].as_str().unwrap(), image["platforms"].to_string()))
+        .collect();
+    assert_eq!(
+        platforms,
+        [
+            ("app", r#"["linux/arm64"]"#.to_owned()),
+            ("base", r#"["linux/amd64","linux/arm64"]"#.to_owned()),
+            ("tools", r#"["linux/amd64","linux/arm64"]"#.to_owned()),
+        ]
+    );
+    let dot = tree.run(&["graph", ".", "--format", "dot"]).success().stdout();
+    assert!(dot.contains("  \"app\" [label=\"app:2.0 [linux/arm64]\"];\n"), "{dot}");
+    let mermaid = tree.run(&["graph", ".", "--format", "mermaid"]).success().stdout();
+    assert!(mermaid.contains("  i0[\"app:2.0 [linux/arm64]\"]\n"), "{mermaid}");
+    tree.run(&["check", "."]).success();
+}
+
+/// `app` wants arm64 of `php8.1-fpm`, which builds only amd64: `app` is broken, `app-tests` (built on it) is
+/// blocked, and `unrelated` (arm64 only, on no parent) and `cli` (amd64 of php8.1-fpm) are fine.
+#[test]
+fn a_child_needing_a_platform_its_parent_does_not_build_is_an_error_for_it_alone() {
+    let tree = TestTree::new()
+        .image("php", "php8.1-fpm", "8.1.2", "FROM scratch\n")
+        .file("php/control", "Package: php8.1-fpm\nPlatforms: linux/amd64\n")
+        .image("app", "app", "1.0", "FROM {{ \"php8.1-fpm\" | image_tag }}\n")
+        .file("app/control", "Package: app\nDepends: php8.1-fpm\nPlatforms: linux/amd64 linux/arm64\n")
+        .image("app-tests", "app-tests", "1.0", "FROM {{ \"app\" | image_tag }}\n")
+        .image("cli", "cli", "1.0", "FROM {{ \"php8.1-fpm\" | image_tag }}\n")
+        .file("cli/control", "Package: cli\nPlatforms: amd64\n")
+        .image("unrelated", "unrelated", "1.0", "FROM scratch\n")
+        .file("unrelated/control", "Platforms: linux/arm64\n");
+    assert_snapshot!("platform_mismatch_check", tree.run(&["check", "."]).expect_code(1).transcript());
+    // As for any definition error of a listed image: the graph is whole, the error is said on stderr.
+    assert_snapshot!("platform_mismatch_graph", tree.run(&["graph", "."]).success().transcript());
+    let check: Value = serde_json::from_str(&tree.run(&["check", ".", "--json"]).expect_code(1).stdout()).unwrap();
+    let errors: Vec<&Value> = check.as_array().unwrap().iter().filter(|d| d["severity"] == "error").collect();
+    assert_eq!(errors.len(), 1, "{check:?}");
+    assert_eq!(errors[0]["image"], "app");
+}
