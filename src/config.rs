@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::engine::ContainerLimits;
+use crate::engine::{BuilderKind, ContainerLimits};
 use crate::files;
 
 /// Config file names looked up in the current directory when `-c` is not given, in order; then
@@ -61,6 +61,8 @@ pub struct Config {
     pub log_dir: PathBuf,
     /// Tags `publish` pushes besides the version (docker-pkg: `latest`).
     pub publish_tags: Vec<String>,
+    /// The builder of every build: classic (docker-pkg's) unless `builder = "buildkit"`.
+    pub builder: BuilderKind,
     /// Every key templates see: the defaults, then the user file, then the local file (a shallow merge, local
     /// wins), unknown keys included, `username` and `password` removed.
     pub template_vars: BTreeMap<String, Value>,
@@ -107,11 +109,21 @@ struct FileConfig {
     insecure_registries: Option<Vec<String>>,
     log_dir: Option<PathBuf>,
     publish_tags: Option<Vec<String>>,
+    builder: Option<BuilderName>,
 }
 
 /// Distinguishes `registry:` (present, null) from an absent key.
 fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
     Option::<String>::deserialize(d).map(Some)
+}
+
+/// The values of `builder`. Parsed by serde, an unknown one is the parser's error, which names the file, line and
+/// column.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum BuilderName {
+    Classic,
+    BuildKit,
 }
 
 /// One parsed file: its typed keys and every key as a plain value.
@@ -149,6 +161,7 @@ impl Config {
             insecure_registries: Vec::new(),
             log_dir: PathBuf::from(DEFAULT_LOG_DIR),
             publish_tags: vec!["latest".into()],
+            builder: BuilderKind::default(),
             template_vars: BTreeMap::new(),
             sources: Vec::new(),
         };
@@ -224,6 +237,12 @@ impl Config {
         set(&mut self.insecure_registries, t.insecure_registries);
         set(&mut self.log_dir, t.log_dir);
         set(&mut self.publish_tags, t.publish_tags);
+        if let Some(builder) = t.builder {
+            self.builder = match builder {
+                BuilderName::Classic => BuilderKind::Classic,
+                BuilderName::BuildKit => BuilderKind::BuildKit,
+            };
+        }
         if let Some(bad) = self.publish_tags.iter().find_map(|tag| crate::reference::check_tag(tag).err()) {
             return Err(ConfigError::Invalid { path, message: format!("publish_tags: {bad}") });
         }
@@ -486,6 +505,23 @@ mod tests {
     }
 
     #[test]
+    fn builder_is_classic_unless_buildkit_is_asked_for() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(Config::defaults().builder, BuilderKind::Classic);
+        let yaml = write(dir.path(), "config.yaml", "builder: buildkit\n");
+        assert_eq!(Config::load(Some(&yaml), None, None).unwrap().builder, BuilderKind::BuildKit);
+        let toml = write(dir.path(), "images.toml", "builder = \"classic\"\n");
+        assert_eq!(Config::load(Some(&toml), None, None).unwrap().builder, BuilderKind::Classic);
+        let bad = write(dir.path(), "bad.yaml", "registry: r\nbuilder: BuildKit\n");
+        let err = Config::load(Some(&bad), None, None).unwrap_err().to_string();
+        assert!(err.starts_with(&format!("{}:2:", bad.display())), "{err}");
+        assert!(err.contains("unknown variant `BuildKit`, expected `classic` or `buildkit`"), "{err}");
+        let bad = write(dir.path(), "bad.toml", "registry = \"r\"\nbuilder = 2\n");
+        let err = Config::load(Some(&bad), None, None).unwrap_err().to_string();
+        assert!(err.starts_with(&format!("{}:2:", bad.display())), "{err}");
+    }
+
+    #[test]
     fn repository_leaves_out_empty_parts() {
         let mut config = Config::defaults();
         assert_eq!(config.repository("foo"), "foo");
@@ -507,6 +543,8 @@ mod tests {
             "scan_workers",
             "container_limits",
             "publish_tags",
+            "builder",
+            "buildkit",
             "known_uid_mappings",
             ": ",
             " = ",

@@ -293,6 +293,7 @@ impl Run {
             labels: &labels,
             no_cache: !self.options.use_cache,
             limits: &tree.config.container_limits,
+            builder: tree.config.builder,
         };
         let built = self.engine.build(&request, &mut |line| log.line(line)).await;
         if let Err(e) = built {
