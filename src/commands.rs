@@ -75,7 +75,9 @@ impl Error {
             Error::Output(e) if e.kind() == io::ErrorKind::BrokenPipe => exit::SUCCESS,
             Error::Output(_) | Error::Runtime(_) => exit::FAILURE,
             Error::Engine(EngineError::Unreachable { .. }) => exit::DOCKER_UNAVAILABLE,
-            Error::Engine(EngineError::Api(_)) | Error::LogDir { .. } | Error::Report { .. } => exit::FAILURE,
+            Error::Engine(EngineError::Api(_) | EngineError::TooOld { .. })
+            | Error::LogDir { .. }
+            | Error::Report { .. } => exit::FAILURE,
             Error::Settings(_)
             | Error::Discover(_)
             | Error::Tree { .. }

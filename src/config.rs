@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::engine::ContainerLimits;
+use crate::engine::{BuilderKind, ContainerLimits};
 use crate::files;
 use crate::platform::Platform;
 
@@ -83,16 +83,6 @@ pub const DEFAULT_ENDPOINT: &str = "default";
 
 /// The schemes of a Docker endpoint in `builders`, as `DOCKER_HOST` takes them.
 const ENDPOINT_SCHEMES: [&str; 3] = ["unix://", "tcp://", "ssh://"];
-
-/// Which of Docker's builders builds the images.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum BuilderKind {
-    /// The classic builder (API `version=1`), as docker-pkg uses.
-    #[default]
-    Classic,
-    /// BuildKit (API `version=2`).
-    BuildKit,
-}
 
 /// A config file that cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -718,6 +708,8 @@ mod tests {
             "scan_workers",
             "container_limits",
             "publish_tags",
+            "builder",
+            "buildkit",
             "known_uid_mappings",
             "platforms",
             "builders",

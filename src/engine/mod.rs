@@ -1,6 +1,7 @@
 //! The Docker engine, through bollard: connect as the Docker CLI does, inspect, pull, and build with the classic
-//! builder, streaming the context from disk.
+//! builder or BuildKit (the `buildkit` module), streaming the context from disk.
 
+mod buildkit;
 mod context;
 mod dockerignore;
 mod limits;
@@ -15,7 +16,7 @@ use std::time::Duration;
 use bollard::Docker;
 use bollard::auth::DockerCredentials;
 use bollard::errors::Error as BollardError;
-use bollard::models::ImageId;
+use bollard::models::{BuildInfoAux, ImageId};
 use bollard::query_parameters::{
     BuildImageOptionsBuilder, BuilderVersion, CreateImageOptionsBuilder, ListImagesOptionsBuilder,
     PushImageOptionsBuilder, RemoveImageOptionsBuilder, TagImageOptionsBuilder,
@@ -90,6 +91,33 @@ pub enum EngineError {
     /// The daemon answered with an error.
     #[error("{0}")]
     Api(String),
+    /// The daemon's API is older than a feature needs (see [`Engine::require_api`]).
+    #[error(
+        "the Docker daemon at {host} speaks API {api}; {feature} need {}.{} or later (Docker {docker})",
+        min.0,
+        min.1
+    )]
+    TooOld { host: String, api: String, feature: &'static str, min: (usize, usize), docker: &'static str },
+}
+
+/// An Engine API version a feature needs, and the first Docker release that speaks it (named in the error).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApiRequirement {
+    /// What needs it, as the error names it (plural: "… need 1.39 or later").
+    pub feature: &'static str,
+    /// (major, minor), as bollard reports the negotiated version.
+    pub min: (usize, usize),
+    pub docker: &'static str,
+}
+
+/// Which builder runs the builds (the config's `builder`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BuilderKind {
+    /// The classic builder, as docker-pkg builds.
+    #[default]
+    Classic,
+    /// BuildKit, through the Engine API with a session of the client's (API 1.39+).
+    BuildKit,
 }
 
 /// What the engine knows of a local image.
@@ -134,10 +162,11 @@ pub struct BuildRequest<'a> {
     pub build_args: &'a BTreeMap<String, String>,
     pub labels: &'a BTreeMap<String, String>,
     pub no_cache: bool,
-    /// docker-pkg's `container_limits` (memory, memswap, cpushares, cpusetcpus).
+    /// docker-pkg's `container_limits` (memory, memswap, cpushares, cpusetcpus); BuildKit ignores them.
     pub limits: &'a ContainerLimits,
     /// `os/architecture[/variant]` to build for; `None`: the daemon's own platform.
     pub platform: Option<&'a str>,
+    pub builder: BuilderKind,
 }
 
 /// Why a build failed.
@@ -212,6 +241,22 @@ impl Engine {
         let docker = open_and_check(host).await?;
         let engine = Self::lazy_to(host.map(str::to_owned));
         Ok(Self { docker: Arc::new(OnceCell::new_with(Some(docker))), ..engine })
+    }
+
+    /// Fails with [`EngineError::TooOld`] when the daemon's API is older than `need`. The version is the one
+    /// negotiated when connecting: the daemon's, or bollard's own when the daemon is newer (then new enough).
+    pub async fn require_api(&self, need: ApiRequirement) -> Result<(), EngineError> {
+        let version = self.docker().await?.client_version();
+        if (version.major_version, version.minor_version) >= need.min {
+            return Ok(());
+        }
+        Err(EngineError::TooOld {
+            host: self.host.as_deref().unwrap_or(DEFAULT_HOST).to_owned(),
+            api: version.to_string(),
+            feature: need.feature,
+            min: need.min,
+            docker: need.docker,
+        })
     }
 }
 
@@ -405,8 +450,8 @@ impl Engine {
         }
     }
 
-    /// Builds and tags an image with the classic builder, streaming the context; build output lines go to `log`.
-    /// Returns the image id.
+    /// Builds and tags an image with the builder the request names, streaming the context; build output lines (for
+    /// BuildKit, its progress as `docker build --progress=plain` prints it) go to `log`. Returns the image id.
     pub async fn build(
         &self,
         request: &BuildRequest<'_>,
@@ -414,7 +459,6 @@ impl Engine {
     ) -> Result<String, BuildError> {
         let to_map = |m: &BTreeMap<String, String>| m.clone().into_iter().collect::<HashMap<_, _>>();
         let options = BuildImageOptionsBuilder::default()
-            .version(BuilderVersion::BuilderV1)
             .dockerfile(context::DOCKERFILE)
             .t(request.tag)
             .nocache(request.no_cache)
@@ -426,13 +470,27 @@ impl Engine {
             Some(platform) => options.platform(platform),
             None => options,
         };
-        // The classic builder turns each API label into a step of its own (a container each); one LABEL line
-        // appended to the Dockerfile costs one step. Values it could not quote safely go through the API.
-        let (dockerfile, options) = match label_instruction(request.labels) {
-            Some(line) => (format!("{}\n{line}\n", request.dockerfile), options),
-            None => (request.dockerfile.to_owned(), options.labels(&to_map(request.labels))),
+        let options = request.limits.apply(options);
+        let (dockerfile, options) = match request.builder {
+            BuilderKind::Classic => {
+                let options = options.version(BuilderVersion::BuilderV1);
+                // The classic builder turns each API label into a step of its own (a container each); one LABEL
+                // line appended to the Dockerfile costs one step. Values it could not quote safely go through the
+                // API.
+                match label_instruction(request.labels) {
+                    Some(line) => (format!("{}\n{line}\n", request.dockerfile), options),
+                    None => (request.dockerfile.to_owned(), options.labels(&to_map(request.labels))),
+                }
+            }
+            BuilderKind::BuildKit => {
+                self.require_api(buildkit::API).await?;
+                if *request.limits != ContainerLimits::default() {
+                    log("warning: BuildKit does not apply container_limits (memory, memswap, cpushares, cpusetcpus)");
+                }
+                (request.dockerfile.to_owned(), buildkit::options(options, &to_map(request.labels)))
+            }
         };
-        let options = request.limits.apply(options).build();
+        let options = options.build();
 
         // A blocking thread walks and tars the context into a bounded channel: memory stays small whatever its size.
         let (tx, mut rx) = mpsc::channel(context::CHANNEL_CHUNKS);
@@ -440,9 +498,16 @@ impl Engine {
         let producer = tokio::task::spawn_blocking(move || context::send(&root, &dir, &dockerfile, tx));
         let body = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
 
-        tracing::info!(endpoint = "POST /build", tag = request.tag, no_cache = request.no_cache, "building");
+        tracing::info!(
+            endpoint = "POST /build",
+            tag = request.tag,
+            no_cache = request.no_cache,
+            builder = ?request.builder,
+            "building"
+        );
         let mut stream = self.docker().await?.build_image(options, None, Some(bollard::body_try_stream(body)));
         let mut lines = String::new();
+        let mut progress = buildkit::Progress::default();
         let mut image_id = None;
         let mut failure = None;
         // Drained to the end: the image id and the error may both come late.
@@ -456,8 +521,10 @@ impl Engine {
                             lines.drain(..=end);
                         }
                     }
-                    if let Some(ImageId { id: Some(id) }) = info.aux {
-                        image_id = Some(id);
+                    match info.aux {
+                        Some(BuildInfoAux::Default(ImageId { id: Some(id) })) => image_id = Some(id),
+                        Some(BuildInfoAux::BuildKit(status)) => progress.update(status, log),
+                        _ => {}
                     }
                 }
                 Err(BollardError::DockerStreamError { error }) => {
@@ -473,6 +540,7 @@ impl Engine {
         if !lines.is_empty() {
             log(&lines);
         }
+        progress.finish(log);
         // Drops the request body, so a producer still blocked on the channel stops.
         drop(stream);
         // A context error comes first: it explains whatever the aborted upload made the daemon say.

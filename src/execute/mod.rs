@@ -493,6 +493,7 @@ impl Run {
             no_cache: !self.options.use_cache,
             limits: &tree.config.container_limits,
             platform: platform_text.as_deref(),
+            builder: tree.config.builder,
         };
         let built = engine.build(&request, &mut |line| log.line(line)).await;
         if let Err(e) = built {

@@ -386,3 +386,101 @@ fn published_parents_are_pulled_and_a_failed_pull_fails_only_who_needs_it() {
     let log = std::fs::read_to_string(tree.path().join("imgraph-logs/child.log")).unwrap();
     assert!(log.contains(&format!("# pull {parent}")), "{log}");
 }
+
+/// `imgraph build` with `builder = "buildkit"`.
+fn buildkit_tree(namespace: &str) -> TestTree {
+    tree(namespace, "builder = \"buildkit\"\n")
+}
+
+#[ignore = "needs the real Docker environment: run scripts/test.sh"]
+#[test]
+fn buildkit_builds_cache_mounts_and_copies_from_a_tree_image() {
+    let env = test_env();
+    let base = &env.base_image;
+    // Each version's RUN lists the cache mount, then leaves a file of its own in it.
+    let child = |version: &str| {
+        format!(
+            "FROM {base}\nCOPY --from={{{{ \"parent\" | image_tag }}}} /parent-file /parent-file\n\
+             RUN --mount=type=cache,target=/cache,id=t-buildkit-cache sh -c 'ls /cache > /seen; touch /cache/from-{version}'\n"
+        )
+    };
+    let tree = tree("t-buildkit", "builder = \"buildkit\"\ncontainer_limits = \"memory=1g\"\n")
+        .image("parent", "parent", "1", &format!("FROM {base}\nRUN echo parent > /parent-file\n"))
+        .image("child", "child", "1", &child("1"));
+    let run = tree.run(&["build", ".", "--json"]).success();
+    assert_eq!(
+        final_states(&run),
+        [("child", "verified"), ("parent", "verified")].map(|(a, b)| (a.to_owned(), b.to_owned()))
+    );
+    let log = std::fs::read_to_string(tree.path().join("imgraph-logs/child.log")).unwrap();
+    let progress: Vec<&str> = log.lines().filter(|l| l.starts_with('#') && !l.starts_with("# ")).collect();
+    assert!(progress.iter().any(|l| l.contains("] RUN --mount=type=cache,target=/cache")), "{log}");
+    assert!(progress.iter().any(|l| l.contains(" DONE ") && l.ends_with('s')), "{log}");
+    assert!(log.contains("warning: BuildKit does not apply container_limits"), "{log}");
+    // The parent's file was copied; the cache mount was empty.
+    let child1 = docker(&["run", "--rm", "--network", "none", "t-buildkit/child:1", "cat", "/parent-file", "/seen"]);
+    assert_eq!(child1, "parent");
+
+    // A new version of the child runs its RUN again, with --use-cache: it finds what the first run left.
+    let tree = tree.image("child", "child", "2", &child("2"));
+    let again = tree.run(&["build", ".", "--use-cache", "--json"]).success();
+    assert_eq!(final_states(&again), [("child".to_owned(), "verified".to_owned())]);
+    assert_eq!(docker(&["run", "--rm", "--network", "none", "t-buildkit/child:2", "cat", "/seen"]), "from-1");
+    let version = r#"{{index .Config.Labels "org.opencontainers.image.version"}}"#;
+    assert_eq!(docker(&["image", "inspect", "--format", version, "t-buildkit/child:2"]), "2");
+    // Without --use-cache, dockerd 20.10's BuildKit gives the RUN an empty cache mount (as the first build got).
+    let tree = tree.image("child", "child", "3", &child("3"));
+    tree.run(&["build", ".", "--json"]).success();
+    assert_eq!(docker(&["run", "--rm", "--network", "none", "t-buildkit/child:3", "cat", "/seen"]), "");
+}
+
+#[ignore = "needs the real Docker environment: run scripts/test.sh"]
+#[test]
+fn buildkit_shows_a_failed_runs_output_in_the_failure_tail() {
+    let env = test_env();
+    // The output (42) is not in the command, which the error message repeats.
+    let tree = buildkit_tree("t-buildkit-fail").image(
+        "broken",
+        "broken",
+        "1",
+        &format!("FROM {}\nRUN echo \"output-$((6 * 7))\"; exit 7\n", env.base_image),
+    );
+    let run = tree.run(&["build", ".", "--json"]).expect_code(1);
+    let broken = events(&run).into_iter().find(|e| e["event"] == "finished").expect("a finished event");
+    assert_eq!(broken["state"], "error");
+    let reason = broken["reason"].as_str().unwrap();
+    let (why, tail) = reason.split_once("\n--- last output:\n").expect("the output's tail");
+    assert!(why.starts_with("build failed: ") && why.ends_with("exit code: 7"), "{reason}");
+    assert!(tail.lines().any(|l| l.starts_with('#') && l.ends_with(" output-42")), "{reason}");
+}
+
+#[ignore = "needs the real Docker environment: run scripts/test.sh"]
+#[test]
+fn buildkit_frontend_features_this_daemon_lacks_fail_clearly() {
+    let env = test_env();
+    let base = &env.base_image;
+    // dockerd 20.10's built-in Dockerfile frontend predates heredocs; `# syntax=` asks for a frontend image, which
+    // the daemon must pull (here from a registry nobody serves, as docker/dockerfile is offline).
+    let tree = buildkit_tree("t-buildkit-frontend")
+        .image("heredoc", "heredoc", "1", &format!("FROM {base}\nRUN <<EOT\necho hi > /hi\nEOT\n"))
+        .image(
+            "syntax",
+            "syntax",
+            "1",
+            &format!("# syntax=127.0.0.1:1/imgraph-test/dockerfile:1\nFROM {base}\nRUN true\n"),
+        );
+    let run = tree.run(&["build", ".", "--json"]).expect_code(1);
+    let reasons: Vec<(String, String)> = events(&run)
+        .iter()
+        .filter(|e| e["event"] == "finished")
+        .map(|e| (e["name"].as_str().unwrap().to_owned(), e["reason"].as_str().unwrap().to_owned()))
+        .collect();
+    let [(heredoc, heredoc_reason), (syntax, syntax_reason)] = &reasons[..] else { panic!("{reasons:#?}") };
+    assert_eq!((heredoc.as_str(), syntax.as_str()), ("heredoc", "syntax"));
+    assert!(heredoc_reason.contains("dockerfile parse error line 3: unknown instruction: ECHO"), "{heredoc_reason}");
+    assert!(syntax_reason.contains("failed to solve with frontend gateway.v0"), "{syntax_reason}");
+    assert!(
+        syntax_reason.contains("#3 resolve image config for 127.0.0.1:1/imgraph-test/dockerfile:1"),
+        "{syntax_reason}"
+    );
+}

@@ -5,8 +5,13 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use imgraph::engine::{self, BuildError, BuildRequest, ContainerLimits, Engine, EngineError};
+use imgraph::engine::{
+    self, ApiRequirement, BuildError, BuildRequest, BuilderKind, ContainerLimits, Engine, EngineError,
+};
 use imgraph::reference::Reference;
+
+use wiremock::matchers::{method, path_regex};
+use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::harness::{TestEnv, TestTree, test_env};
 
@@ -28,6 +33,7 @@ async fn build(
     dockerfile: &str,
     tag: &str,
     labels: &BTreeMap<String, String>,
+    builder: BuilderKind,
 ) -> (Result<String, BuildError>, Vec<String>) {
     let empty = ContainerLimits::default();
     let build_args = BTreeMap::from([("GREETING".to_owned(), "hello".to_owned())]);
@@ -42,6 +48,7 @@ async fn build(
         no_cache: false,
         limits: &empty,
         platform: None,
+        builder,
     };
     let mut lines = Vec::new();
     let result = engine.build(&request, &mut |line| lines.push(line.to_owned())).await;
@@ -71,21 +78,32 @@ async fn unreachable_daemon() {
     assert!(matches!(refused, Err(EngineError::Unreachable { .. })), "{refused:?}");
 }
 
-#[ignore = "needs the real Docker environment: run scripts/test.sh"]
-#[tokio::test]
-async fn builds_with_labels_tag_and_build_args() {
+/// Whether `line` is how `builder` logs a RUN's output line `text`: as is (classic), or `#N 0.123 text` (BuildKit).
+fn is_output(builder: BuilderKind, line: &str, text: &str) -> bool {
+    match builder {
+        BuilderKind::Classic => line == text,
+        BuilderKind::BuildKit => line.starts_with('#') && line.ends_with(&format!(" {text}")),
+    }
+}
+
+/// Build args, labels and the tag reach the image, and the result is its id, whichever the builder.
+async fn builds_with_labels_tag_and_build_args(builder: BuilderKind, tag: &str) {
     let env = test_env();
     let engine = connect(&env).await;
     let tree = TestTree::new().file("hello", "hi\n");
     let dockerfile = format!(
-        "FROM {}\nARG GREETING\nCOPY hello /hello\nRUN test \"$GREETING\" = hello && grep -q hi /hello\n",
+        "FROM {}\nARG GREETING\nCOPY hello /hello\nRUN test \"$GREETING\" = hello && grep -q hi /hello && echo \"$GREETING\"\n",
         env.base_image
     );
     let labels = BTreeMap::from([("dev.imgraph.test".to_owned(), "engine".to_owned())]);
-    let tag = "imgraph-test/engine-build:1";
-    let (result, lines) = build(&engine, tree.path(), &dockerfile, tag, &labels).await;
+    let (result, lines) = build(&engine, tree.path(), &dockerfile, tag, &labels, builder).await;
     let id = result.expect("build succeeds");
-    assert!(lines.iter().any(|l| l.starts_with("Step 1/")), "{lines:#?}");
+    let first = match builder {
+        BuilderKind::Classic => "Step 1/",
+        BuilderKind::BuildKit => "#1 [internal] load remote build context",
+    };
+    assert!(lines.first().is_some_and(|l| l.starts_with(first)), "{lines:#?}");
+    assert!(lines.iter().any(|l| is_output(builder, l, "hello")), "{lines:#?}");
     assert!(lines.iter().all(|l| !l.contains('\n')), "{lines:#?}");
     let image = engine.inspect(tag).await.expect("inspect").expect("the tagged image");
     assert_eq!(image.id, id);
@@ -94,21 +112,85 @@ async fn builds_with_labels_tag_and_build_args() {
 
 #[ignore = "needs the real Docker environment: run scripts/test.sh"]
 #[tokio::test]
-async fn failed_run_leaves_no_container() {
+async fn classic_builds_with_labels_tag_and_build_args() {
+    builds_with_labels_tag_and_build_args(BuilderKind::Classic, "imgraph-test/engine-build:1").await;
+}
+
+#[ignore = "needs the real Docker environment: run scripts/test.sh"]
+#[tokio::test]
+async fn buildkit_builds_with_labels_tag_and_build_args() {
+    builds_with_labels_tag_and_build_args(BuilderKind::BuildKit, "imgraph-test/engine-buildkit:1").await;
+}
+
+/// A failed RUN is [`BuildError::Failed`] with the daemon's message, its output is logged, and no container is
+/// left, whichever the builder.
+async fn failed_run_leaves_no_container(builder: BuilderKind, marker: &str, message: &str) {
     let env = test_env();
     let engine = connect(&env).await;
     let tree = TestTree::new();
-    let marker = "imgraph-engine-failing-step";
     let dockerfile = format!("FROM {}\nRUN echo {marker} && exit 3\n", env.base_image);
-    let (result, lines) =
-        build(&engine, tree.path(), &dockerfile, "imgraph-test/engine-fail:1", &BTreeMap::new()).await;
+    let tag = format!("imgraph-test/{marker}:1");
+    let (result, lines) = build(&engine, tree.path(), &dockerfile, &tag, &BTreeMap::new(), builder).await;
     match result {
-        Err(BuildError::Failed(message)) => assert!(message.contains("non-zero code: 3"), "{message}"),
+        Err(BuildError::Failed(error)) => assert!(error.contains(message), "{error}"),
         other => panic!("expected BuildError::Failed, got {other:?}"),
     }
-    assert!(lines.iter().any(|l| l == marker), "{lines:#?}");
+    assert!(lines.iter().any(|l| is_output(builder, l, marker)), "{lines:#?}");
     let containers = docker(&["ps", "-a", "--no-trunc", "--format", "{{.Command}}"]);
     assert!(!containers.contains(marker), "a container of the failed step is left:\n{containers}");
+}
+
+#[ignore = "needs the real Docker environment: run scripts/test.sh"]
+#[tokio::test]
+async fn classic_failed_run_leaves_no_container() {
+    failed_run_leaves_no_container(BuilderKind::Classic, "engine-failing-step", "non-zero code: 3").await;
+}
+
+#[ignore = "needs the real Docker environment: run scripts/test.sh"]
+#[tokio::test]
+async fn buildkit_failed_run_leaves_no_container() {
+    failed_run_leaves_no_container(BuilderKind::BuildKit, "engine-buildkit-failing-step", "exit code: 3").await;
+}
+
+#[tokio::test]
+async fn buildkit_on_a_daemon_older_than_api_1_39_is_refused_before_building() {
+    // A fake Docker 18.06: it answers the version negotiation and the ping, and must see no build.
+    let server = MockServer::start().await;
+    let version = serde_json::json!({"Version": "18.06.3-ce", "ApiVersion": "1.38", "MinAPIVersion": "1.12"});
+    Mock::given(method("GET"))
+        .and(path_regex("/version$"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(version))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path_regex("/_ping$"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("OK"))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path_regex("/build$"))
+        .respond_with(ResponseTemplate::new(500))
+        .expect(0)
+        .mount(&server)
+        .await;
+    let host = format!("tcp://{}", server.address());
+    let engine = Engine::connect_to(Some(&host)).await.expect("the fake daemon answers");
+    let tree = TestTree::new();
+    let (result, lines) =
+        build(&engine, tree.path(), "FROM scratch\n", "imgraph-test/old:1", &BTreeMap::new(), BuilderKind::BuildKit)
+            .await;
+    match result {
+        Err(BuildError::Engine(error @ EngineError::TooOld { .. })) => assert_eq!(
+            error.to_string(),
+            format!("the Docker daemon at {host} speaks API 1.38; BuildKit builds need 1.39 or later (Docker 18.09)")
+        ),
+        other => panic!("expected EngineError::TooOld, got {other:?}"),
+    }
+    assert!(lines.is_empty(), "{lines:#?}");
+    // The same check, for any feature: met exactly, and not.
+    let need = |min| ApiRequirement { feature: "builds for another platform", min, docker: "x" };
+    assert!(engine.require_api(need((1, 38))).await.is_ok());
+    assert!(matches!(engine.require_api(need((2, 0))).await, Err(EngineError::TooOld { .. })));
 }
 
 #[ignore = "needs the real Docker environment: run scripts/test.sh"]
@@ -150,7 +232,9 @@ async fn context_follows_dockerignore_keeps_modes_and_follows_symlinks() {
     ];
     let runs: String = checks.iter().map(|c| format!("RUN {c}\n")).collect();
     let dockerfile = format!("# rendered\nFROM {}\nCOPY . /ctx\n{runs}", env.base_image);
-    let (result, lines) = build(&engine, tree.path(), &dockerfile, "imgraph-test/engine-ctx:1", &BTreeMap::new()).await;
+    let (result, lines) =
+        build(&engine, tree.path(), &dockerfile, "imgraph-test/engine-ctx:1", &BTreeMap::new(), BuilderKind::Classic)
+            .await;
     assert!(result.is_ok(), "{result:?}\n{lines:#?}");
 }
 
@@ -164,7 +248,9 @@ async fn builds_a_large_context() {
     let big = std::fs::File::create(tree.path().join("big")).expect("create");
     big.set_len(size).expect("grow");
     let dockerfile = format!("FROM {}\nCOPY big /big\nRUN test \"$(wc -c < /big)\" -eq {size}\n", env.base_image);
-    let (result, lines) = build(&engine, tree.path(), &dockerfile, "imgraph-test/engine-big:1", &BTreeMap::new()).await;
+    let (result, lines) =
+        build(&engine, tree.path(), &dockerfile, "imgraph-test/engine-big:1", &BTreeMap::new(), BuilderKind::Classic)
+            .await;
     assert!(result.is_ok(), "{result:?}\n{lines:#?}");
 }
 
@@ -233,10 +319,13 @@ async fn context_errors_abort_the_build() {
     let engine = connect(&env).await;
     let tree = TestTree::new().file(".dockerignore", "a[\n").file("a", "");
     let dockerfile = format!("FROM {}\nCOPY a /a\n", env.base_image);
-    let (result, _) = build(&engine, tree.path(), &dockerfile, "imgraph-test/engine-bad:1", &BTreeMap::new()).await;
-    match result {
-        Err(BuildError::Context(message)) => assert!(message.contains(".dockerignore"), "{message}"),
-        other => panic!("expected a context error, got {other:?}"),
+    for builder in [BuilderKind::Classic, BuilderKind::BuildKit] {
+        let (result, _) =
+            build(&engine, tree.path(), &dockerfile, "imgraph-test/engine-bad:1", &BTreeMap::new(), builder).await;
+        match result {
+            Err(BuildError::Context(message)) => assert!(message.contains(".dockerignore"), "{builder:?}: {message}"),
+            other => panic!("{builder:?}: expected a context error, got {other:?}"),
+        }
     }
 }
 
@@ -401,6 +490,7 @@ async fn linked_files_and_directories_inside_the_tree_are_sent_as_what_they_poin
         no_cache: true,
         limits: &ContainerLimits::default(),
         platform: None,
+        builder: BuilderKind::Classic,
     };
     let mut lines = Vec::new();
     let result = engine.build(&request, &mut |line| lines.push(line.to_owned())).await;
