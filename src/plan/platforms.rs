@@ -188,7 +188,7 @@ mod tests {
         assert_eq!(
             local_reference(
                 "reg.example/base@sha256:0123456789abcdef0123456789abcdef0123456789abcdef",
-                &platform("arm/v7")
+                &platform("linux/arm/v7")
             ),
             "imgraph.local/linux-arm-v7/reg.example/base:0123456789abcdef0123456789abcdef"
         );
