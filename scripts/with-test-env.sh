@@ -15,21 +15,37 @@
 #     listens on tcp://127.0.0.1:<free port> with --tlsverify: a throw-away
 #     CA (openssl, in the temp dir) signs its server certificate (for
 #     127.0.0.1 and localhost) and a client certificate (clientAuth);
-# builds the base image imgraph-test/busybox:1 (FROM scratch + static busybox,
-# network none) in that daemon, runs CMD with these variables exported:
+#   * a second private dockerd, standing in for a remote (native arm64)
+#     builder: same containerd (namespaces moby2 and plugins.moby2), its own
+#     socket, data-root, exec-root, pidfile, config file, bridge
+#     (imgraph2-XXXXXX) and cgroup parent (nested in the first one's);
+#   * QEMU user emulation of arm64 (qemu-aarch64 in binfmt_misc: mounted if it
+#     is not, the format enabled if it is not; shared with the other test
+#     environments running at the same time, and put back as it was found by
+#     the last of them to exit: see "QEMU" below);
+# builds the base images, FROM scratch + a static busybox, network none, in
+# the first daemon: imgraph-test/busybox:1 for the host's platform (amd64)
+# and imgraph-test/busybox-arm64:1 for linux/arm64, whose RUN step runs the
+# arm64 busybox under emulation (so emulation is known to work, or the script
+# fails saying it does not); loads both into the second daemon (docker save |
+# docker load), and runs CMD with these variables exported:
 #   DOCKER_HOST=unix://<tmp>/docker.sock   DOCKER_CONFIG=<tmp>/docker-config
 #   IMGRAPH_TEST_ENV=1
 #   IMGRAPH_TEST_BUSYBOX=<path of the static busybox>
+#   IMGRAPH_TEST_BUSYBOX_ARM64=<path of the static arm64 busybox>
 #   IMGRAPH_TEST_BASE_IMAGE=imgraph-test/busybox:1
+#   IMGRAPH_TEST_ARM64_BASE_IMAGE=imgraph-test/busybox-arm64:1
 #   IMGRAPH_TEST_DOCKERD_LOG=<tmp>/dockerd.log
 #   IMGRAPH_TEST_TLS_HOST=tcp://127.0.0.1:PORT (the same daemon, TLS only)
 #   IMGRAPH_TEST_CERT_PATH=<tmp>/tls/client, with ca.pem cert.pem key.pem (a
 #     client's DOCKER_CERT_PATH for it; DOCKER_TLS_VERIFY itself stays unset;
 #     the daemon's own files are in the sibling <tmp>/tls/server)
+#   IMGRAPH_TEST_DOCKER_HOST_2=unix://<tmp>/docker2.sock (the second daemon)
 # and on exit (normal, INT or TERM) stops everything it started by PID
-# (dockerd, containerd; then, if dockerd died or hung, container
+# (both dockerds, containerd; then, if a dockerd died or hung, container
 # processes found by our cgroup and shims found by our socket path), deletes
-# the bridge, unmounts whatever is left mounted under the temp dir, removes it
+# the bridges, puts binfmt_misc back as it was (if it is the last environment
+# using it), unmounts whatever is left mounted under the temp dir, removes it
 # and our cgroups, and exits with CMD's exit code. Nothing else on the host
 # (interfaces, addresses, routes, sysctls, iptables) is changed; the
 # integration test tests/it/host.rs checks that.
@@ -43,6 +59,9 @@
 #
 # Optional: IMGRAPH_TEST_LOG_DIR=DIR copies the daemon logs there before the
 # temp dir is removed (the test fixtures copy their registries' logs there too).
+# IMGRAPH_TEST_BUSYBOX and IMGRAPH_TEST_BUSYBOX_ARM64 choose the busybox
+# binaries (default: busybox on PATH, and the one install-test-deps.sh caches
+# in ${IMGRAPH_TEST_CACHE:-~/.cache/imgraph-test}/busybox-arm64/busybox).
 # Dependencies: scripts/install-test-deps.sh.
 
 # Some functions are only called from traps or by name: the unreachable-code
@@ -59,20 +78,23 @@ if (($# == 0)); then
 fi
 ((EUID == 0)) || die "must run as root (it starts dockerd)"
 for c in dockerd containerd containerd-shim-runc-v2 runc docker curl openssl \
-    setsid mount umount ip; do
+    setsid mount umount ip update-binfmts flock; do
     command -v "$c" >/dev/null 2>&1 ||
         die "'$c' not found; run scripts/install-test-deps.sh"
 done
 
-START_SECONDS=$SECONDS
+START_US=${EPOCHREALTIME//[!0-9]/} # microseconds
 READY_TIMEOUT=${IMGRAPH_TEST_READY_TIMEOUT:-60} # seconds, per service
 
 # --- state used by the cleanup trap -----------------------------------------
 TMP_ROOT=""
 DOCKERD_PID=""
+DOCKERD2_PID=""
 CONTAINERD_PID=""
 CGROUP_PARENT=""
-BRIDGE="" # set once we have created it (never delete someone else's)
+BRIDGES=() # those we have created (never delete someone else's)
+JOBS=()    # background jobs of this script (the base image builds)
+QEMU_USER="" # set while we are registered as a user of arm64 emulation
 CLEANED_UP=""
 
 # ---------------------------------------------------------------------------
@@ -175,34 +197,188 @@ our_mounts() {
     done </proc/self/mounts | sort -r
 }
 
+# --- QEMU ---------------------------------------------------------------------
+# arm64 programs (RUN steps of linux/arm64 builds, arm64 containers) run
+# through qemu-aarch64-static, registered in the kernel's binfmt_misc by
+# update-binfmts (qemu-user-static's format, with the F flag: the kernel opens
+# the interpreter at registration, so it works inside any container). That
+# registration is host-wide, and so is the binfmt_misc mount: they are shared
+# by every test environment running at once (nested ones too: tests/it/host.rs
+# starts one inside the suite's). So, under an flock on QEMU_STATE/lock, each
+# run registers itself in QEMU_STATE/users/ while it needs emulation; the
+# first one records in QEMU_STATE/prior the state it found (binfmt_misc
+# mounted or not, then qemu-aarch64 absent, enabled or disabled, and
+# binfmt_misc's own status) before it changes anything, and the last one out
+# puts that state back and removes QEMU_STATE. A run killed without its
+# cleanup leaves its user file behind; the next run drops it (its PID is dead
+# or its temp dir gone) and the prior state recorded then still stands.
+# QEMU_STATE is on tmpfs, like the kernel state it describes. Only QEMU_FORMAT
+# is ever enabled; install-test-deps.sh registers qemu's formats with
+# binfmt-support without enabling any.
+QEMU_STATE=/run/imgraph-test-qemu
+BINFMT=/proc/sys/fs/binfmt_misc
+QEMU_FORMAT=qemu-aarch64
+QEMU_LOCK_FD=""
+
+qemu_lock() {
+    local i
+    [[ -z $QEMU_LOCK_FD ]] || return 0 # already held (a signal during qemu_acquire)
+    for ((i = 0; i < 20; i++)); do
+        mkdir -p "$QEMU_STATE/users"
+        { exec {QEMU_LOCK_FD}>>"$QEMU_STATE/lock"; } 2>/dev/null || continue
+        if ! flock -w 60 "$QEMU_LOCK_FD"; then
+            log "$QEMU_STATE/lock still held after 60s"
+            break
+        fi
+        # The last run out removes QEMU_STATE: is ours still the file there?
+        [[ $(stat -c %d:%i "$QEMU_STATE/lock" 2>/dev/null) == \
+            "$(stat -L -c %d:%i "/proc/$BASHPID/fd/$QEMU_LOCK_FD")" ]] && return 0
+        exec {QEMU_LOCK_FD}>&-
+    done
+    [[ -z $QEMU_LOCK_FD ]] || exec {QEMU_LOCK_FD}>&-
+    QEMU_LOCK_FD=""
+    return 1
+}
+qemu_unlock() {
+    exec {QEMU_LOCK_FD}>&-
+    QEMU_LOCK_FD=""
+}
+
+# qemu_prune_users: drop the user files of runs that are gone.
+qemu_prune_users() {
+    local f pid
+    for f in "$QEMU_STATE"/users/*; do
+        [[ -f $f ]] || continue
+        pid=""
+        read -r pid <"$f" || true
+        if [[ -z $pid ]] || ! alive "$pid" || [[ ! -d /tmp/${f##*/} ]]; then
+            rm -f "$f"
+        fi
+    done
+}
+
+mount_binfmt_misc() {
+    mount -t binfmt_misc -o nodev,noexec,nosuid binfmt_misc "$BINFMT" ||
+        die "could not mount binfmt_misc on $BINFMT"
+}
+
+qemu_acquire() {
+    local mounted="" entry="" status=""
+    qemu_lock || die "could not lock $QEMU_STATE/lock"
+    qemu_prune_users
+    # Registered first: from here on, the cleanup puts back what we change.
+    QEMU_USER="$QEMU_STATE/users/${TMP_ROOT##*/}"
+    echo "$$" >"$QEMU_USER"
+    # The prior state, recorded in two steps (a run stopped between them has
+    # changed the mount only); completed here if a killed run left it halfway.
+    [[ -f $QEMU_STATE/prior ]] && read -r mounted entry status <"$QEMU_STATE/prior"
+    if [[ -z $mounted ]]; then
+        mounted=1
+        [[ -e $BINFMT/register ]] || mounted=0
+        echo "$mounted" >"$QEMU_STATE/prior"
+        ((mounted)) || mount_binfmt_misc
+    fi
+    if [[ -z $entry ]]; then
+        [[ -e $BINFMT/register ]] || mount_binfmt_misc
+        entry=absent
+        [[ -e $BINFMT/$QEMU_FORMAT ]] && read -r entry <"$BINFMT/$QEMU_FORMAT"
+        read -r status <"$BINFMT/status"
+        echo "$mounted $entry $status" >"$QEMU_STATE/prior"
+        log "qemu: binfmt_misc found mounted=$mounted status=$status," \
+            "$QEMU_FORMAT $entry: put back on exit"
+    fi
+    # Make emulation available (each step a no-op when an earlier run did it).
+    [[ -e $BINFMT/register ]] || mount_binfmt_misc
+    read -r status <"$BINFMT/status"
+    [[ $status == enabled ]] || echo 1 >"$BINFMT/status"
+    if [[ ! -e $BINFMT/$QEMU_FORMAT ]]; then
+        update-binfmts --enable "$QEMU_FORMAT" ||
+            die "could not enable $QEMU_FORMAT (update-binfmts); run scripts/install-test-deps.sh"
+    else
+        read -r entry <"$BINFMT/$QEMU_FORMAT"
+        [[ $entry == enabled ]] || echo 1 >"$BINFMT/$QEMU_FORMAT"
+    fi
+    qemu_unlock
+}
+
+# qemu_release: unregister; the last run out puts back the recorded state.
+# (Called by the cleanup only, with set +e.)
+qemu_release() {
+    local mounted="" entry="" status="" users
+    [[ -n $QEMU_USER ]] || return 0
+    if ! qemu_lock; then
+        log "warning: binfmt_misc left as it is: could not lock $QEMU_STATE/lock"
+        return 0
+    fi
+    rm -f "$QEMU_USER"
+    QEMU_USER=""
+    qemu_prune_users
+    users=("$QEMU_STATE"/users/*)
+    if [[ ! -e ${users[0]} ]]; then
+        [[ -f $QEMU_STATE/prior ]] && read -r mounted entry status <"$QEMU_STATE/prior"
+        if [[ -e $BINFMT/register ]]; then
+            # (entry and status are empty if we were stopped before reading them:
+            # then all we changed is the mount)
+            case $entry in
+            absent) update-binfmts --disable "$QEMU_FORMAT" ;;
+            disabled) echo 0 >"$BINFMT/$QEMU_FORMAT" ;;
+            esac
+            [[ $status == disabled ]] && echo 0 >"$BINFMT/status"
+            if [[ $mounted == 0 ]] && ! umount "$BINFMT"; then
+                log "warning: could not unmount $BINFMT"
+            fi
+        fi
+        rm -rf "$QEMU_STATE"
+        [[ -z $entry ]] || log "qemu: binfmt_misc put back as found"
+    fi
+    qemu_unlock
+}
+
+# kill_containers PID SOCKET: kill the containers still running in the dockerd
+# PID (its own shutdown would give each one a 10 s stop timeout first).
+kill_containers() {
+    local ids
+    [[ -n $1 ]] && alive "$1" || return 0
+    mapfile -t ids < <(timeout 10 docker -H "unix://$2" ps -q 2>/dev/null)
+    if ((${#ids[@]})); then
+        timeout 10 docker -H "unix://$2" kill "${ids[@]}" >/dev/null 2>&1
+    fi
+    return 0
+}
+
 cleanup() {
-    local rc=$? mnt ids
+    local rc=$? mnt bridge pid
     [[ -n $CLEANED_UP ]] && return
     CLEANED_UP=1
     set +e
     trap '' INT TERM
     [[ -n $TMP_ROOT ]] || exit "$rc"
 
-    # Kill containers still running (dockerd's own shutdown would give each
-    # one a 10 s stop timeout first), then stop dockerd.
-    if [[ -n $DOCKERD_PID ]] && alive "$DOCKERD_PID"; then
-        mapfile -t ids < <(timeout 10 docker -H "unix://$DOCKER_SOCK" ps -q 2>/dev/null)
-        if ((${#ids[@]})); then
-            timeout 10 docker -H "unix://$DOCKER_SOCK" kill "${ids[@]}" >/dev/null 2>&1
-        fi
-    fi
+    # Our jobs first (their docker clients end with the daemons), then both
+    # dockerds at the same time, then containerd.
+    for pid in "${JOBS[@]}"; do
+        stop_pid "$pid" job 5
+    done
+    kill_containers "$DOCKERD_PID" "$TMP_ROOT/docker.sock"
+    kill_containers "$DOCKERD2_PID" "$TMP_ROOT/docker2.sock"
+    for pid in "$DOCKERD_PID" "$DOCKERD2_PID"; do
+        [[ -n $pid ]] && kill -TERM "$pid" 2>/dev/null
+    done
     stop_pid "$DOCKERD_PID" dockerd 15
+    stop_pid "$DOCKERD2_PID" dockerd2 15
     stop_pid "$CONTAINERD_PID" containerd 10
     # Only if dockerd/containerd died or hung: container processes (a
     # container's PID 1 ignores TERM, so KILL) and then their shims.
     kill_leftovers container_pids KILL
     kill_leftovers shim_pids TERM KILL
     remove_cgroups
-    # After dockerd: it would otherwise notice its bridge going away.
-    if [[ -n $BRIDGE ]]; then
-        ip link delete "$BRIDGE" type bridge ||
-            log "warning: could not delete bridge $BRIDGE"
-    fi
+    # After the dockerds: they would otherwise notice their bridges going away.
+    for bridge in "${BRIDGES[@]}"; do
+        ip link delete "$bridge" type bridge ||
+            log "warning: could not delete bridge $bridge"
+    done
+    # After every container: none runs under emulation any more.
+    qemu_release
 
     if [[ -n ${IMGRAPH_TEST_LOG_DIR:-} ]]; then
         mkdir -p "$IMGRAPH_TEST_LOG_DIR" &&
@@ -380,8 +556,11 @@ EOF
 # bridge's IPv4 address is set here. dockerd needs one: it becomes the
 # default network's subnet and gateway, and without it dockerd would assign
 # the first free pool of its defaults, 172.17.0.0/16, the host daemon's usual
-# range. Unique per run: named after the temp dir (at most 15 characters).
-BRIDGE_NAME="imgraph-${TMP_ROOT##*.}"
+# range. Unique per run: named after the temp dir (at most 15 characters);
+# the second daemon's is imgraph2-XXXXXX.
+BRIDGE="imgraph-${TMP_ROOT##*.}"
+BRIDGE2="imgraph2-${TMP_ROOT##*.}"
+BRIDGE_INFO=() # "NAME (ADDRESS)" of each, for the log
 
 ip4_to_int() { # ip4_to_int A.B.C.D
     local a b c d
@@ -429,16 +608,16 @@ pick_bridge_net() {
     die "no free /24 found for the bridge in 10.0.0.0/8 or 172.16.0.0/16"
 }
 
-create_bridge() {
-    local net
+create_bridge() { # create_bridge NAME
+    local bridge=$1 net
     net=$(pick_bridge_net)
-    ip link add "$BRIDGE_NAME" type bridge ||
-        die "could not create bridge $BRIDGE_NAME (left over from a killed run? then delete it: ip link delete $BRIDGE_NAME)"
-    BRIDGE=$BRIDGE_NAME
+    ip link add "$bridge" type bridge ||
+        die "could not create bridge $bridge (left over from a killed run? then delete it: ip link delete $bridge)"
+    BRIDGES+=("$bridge")
     # No IPv6 on it (the daemon runs without --ipv6): no link-local address
     # and routes for it. A sysctl of this interface only.
-    if [[ -e /proc/sys/net/ipv6/conf/$BRIDGE/disable_ipv6 ]]; then
-        echo 1 >"/proc/sys/net/ipv6/conf/$BRIDGE/disable_ipv6"
+    if [[ -e /proc/sys/net/ipv6/conf/$bridge/disable_ipv6 ]]; then
+        echo 1 >"/proc/sys/net/ipv6/conf/$bridge/disable_ipv6"
     fi
     # noprefixroute: no route for the /24 enters the host's main table, so
     # should that subnet be in use beyond the default route, only traffic to
@@ -446,9 +625,9 @@ create_bridge() {
     # network (a RUN step of a build that does not ask for network none)
     # get an address here but reach nothing: no forwarding, no masquerade,
     # and no route back from the host.
-    ip address add "$net.1/24" dev "$BRIDGE" noprefixroute ||
-        die "could not add $net.1/24 to bridge $BRIDGE"
-    BRIDGE_ADDR="$net.1/24"
+    ip address add "$net.1/24" dev "$bridge" noprefixroute ||
+        die "could not add $net.1/24 to bridge $bridge"
+    BRIDGE_INFO+=("$bridge ($net.1/24)")
 }
 
 # --- dockerd ----------------------------------------------------------------
@@ -468,9 +647,11 @@ pick_port() {
 
 DOCKER_SOCK="$TMP_ROOT/docker.sock"
 DOCKERD_LOG="$TMP_ROOT/dockerd.log"
+DOCKER2_SOCK="$TMP_ROOT/docker2.sock"
+DOCKERD2_LOG="$TMP_ROOT/dockerd2.log"
 TLS_PORT=""
-docker_ping() {
-    [[ $(curl -sS --noproxy '*' --max-time 2 --unix-socket "$DOCKER_SOCK" \
+docker_ping() { # docker_ping SOCKET
+    [[ $(curl -sS --noproxy '*' --max-time 2 --unix-socket "$1" \
         http://localhost/_ping) == OK ]]
 }
 tls_ping() { # the TCP listener, as a TLS client with the client certificate
@@ -478,42 +659,51 @@ tls_ping() { # the TCP listener, as a TLS client with the client certificate
         --cert "$TLS_CLIENT/cert.pem" --key "$TLS_CLIENT/key.pem" \
         "https://127.0.0.1:$TLS_PORT/_ping") == OK ]]
 }
-dockerd_ready() { docker_ping && tls_ping; }
-# start_dockerd DRIVER; returns 1 if it does not come up. Retries with another
-# port when the TLS port was taken between picking and binding.
+dockerd_ready() { docker_ping "$DOCKER_SOCK" && tls_ping; }
+# start_dockerd: the first daemon, with storage driver $DRIVER; returns 1 if it
+# does not come up. Retries with another port when the TLS port was taken
+# between picking and binding.
 start_dockerd() {
-    local driver=$1 attempt
+    local attempt
     for attempt in 1 2 3; do
         TLS_PORT=$(pick_port)
-        launch_dockerd "$driver" && return 0
+        launch_dockerd && return 0
         grep -q "127.0.0.1:$TLS_PORT: bind: address already in use" \
             "$DOCKERD_LOG" || return 1
         log "dockerd could not bind 127.0.0.1:$TLS_PORT (attempt $attempt)"
     done
     return 1
 }
-launch_dockerd() { # launch_dockerd DRIVER
-    local driver=$1
-    rm -rf "$TMP_ROOT/docker"
-    mkdir -p "$TMP_ROOT/docker"/{data,exec}
-    echo '{}' >"$TMP_ROOT/docker/daemon.json" # ignore /etc/docker/daemon.json
+# run_dockerd DIR LOG ARGS...: a dockerd in the background (its PID in $!),
+# with what both daemons have: a config file, data root, exec root and
+# pidfile of its own under DIR, our containerd, storage driver $DRIVER,
+# cgroupfs, no iptables, forwarding or masquerading; ARGS add the rest.
+run_dockerd() {
+    local dir=$1 log=$2
+    shift 2
+    rm -rf "$dir"
+    mkdir -p "$dir"/{data,exec}
+    echo '{}' >"$dir/daemon.json" # ignore /etc/docker/daemon.json
     setsid dockerd \
-        --config-file "$TMP_ROOT/docker/daemon.json" \
-        --data-root "$TMP_ROOT/docker/data" \
-        --exec-root "$TMP_ROOT/docker/exec" \
-        --pidfile "$TMP_ROOT/docker/dockerd.pid" \
+        --config-file "$dir/daemon.json" \
+        --data-root "$dir/data" \
+        --exec-root "$dir/exec" \
+        --pidfile "$dir/dockerd.pid" \
+        --containerd "$CTRD_SOCK" \
+        --storage-driver "$DRIVER" \
+        --exec-opt native.cgroupdriver=cgroupfs \
+        --iptables=false --ip6tables=false --ip-forward=false --ip-masq=false \
+        --shutdown-timeout 5 \
+        "$@" >>"$log" 2>&1 </dev/null &
+}
+launch_dockerd() {
+    run_dockerd "$TMP_ROOT/docker" "$DOCKERD_LOG" \
         --host "unix://$DOCKER_SOCK" \
         --host "tcp://127.0.0.1:$TLS_PORT" \
         --tlsverify --tlscacert "$TLS_SERVER/ca.pem" \
         --tlscert "$TLS_SERVER/cert.pem" --tlskey "$TLS_SERVER/key.pem" \
-        --containerd "$CTRD_SOCK" \
-        --storage-driver "$driver" \
-        --exec-opt native.cgroupdriver=cgroupfs \
         --cgroup-parent "/$CGROUP_PARENT" \
-        --iptables=false --ip6tables=false --ip-forward=false --ip-masq=false \
-        --bridge "$BRIDGE" \
-        --shutdown-timeout 5 \
-        >>"$DOCKERD_LOG" 2>&1 </dev/null &
+        --bridge "$BRIDGE"
     DOCKERD_PID=$!
     if ! wait_until "$READY_TIMEOUT" "$DOCKERD_PID" dockerd dockerd_ready; then
         show_log dockerd "$DOCKERD_LOG"
@@ -521,6 +711,19 @@ launch_dockerd() { # launch_dockerd DRIVER
         DOCKERD_PID=""
         return 1
     fi
+}
+# The second daemon, once the first one is up (and its storage driver known):
+# not waited for here, it starts while the base images build. Its
+# containers' cgroups are nested in the first one's parent, where the cleanup
+# looks for leftovers.
+launch_dockerd2() {
+    run_dockerd "$TMP_ROOT/docker2" "$DOCKERD2_LOG" \
+        --host "unix://$DOCKER2_SOCK" \
+        --containerd-namespace moby2 \
+        --containerd-plugins-namespace plugins.moby2 \
+        --cgroup-parent "/$CGROUP_PARENT/docker2" \
+        --bridge "$BRIDGE2"
+    DOCKERD2_PID=$!
 }
 
 # --- static busybox -----------------------------------------------------------
@@ -535,29 +738,88 @@ find_busybox() {
     fi
     echo "$bb"
 }
+# The arm64 one: ldd cannot tell, but Debian's busybox-static is static.
+find_arm64_busybox() {
+    local bb=${IMGRAPH_TEST_BUSYBOX_ARM64:-${IMGRAPH_TEST_CACHE:-$HOME/.cache/imgraph-test}/busybox-arm64/busybox}
+    [[ -f $bb && -x $bb ]] ||
+        die "no arm64 busybox at $bb; run scripts/install-test-deps.sh"
+    readlink -f "$bb"
+}
+
+# --- base images ------------------------------------------------------------
+# make_base TAG BUSYBOX LOG [BUILD_OPTIONS...]: builds TAG in the first daemon
+# (FROM scratch, the static busybox BUSYBOX and its applet links, network
+# none), then, once the second daemon is up, copies it there. Exit status: 1
+# if the build failed, 2 if the second daemon did not come up, 3 if the copy
+# failed; LOG says more.
+make_base() {
+    local tag=$1 bb=$2 log=$3 ctx
+    shift 3
+    ctx=$(mktemp -d "$TMP_ROOT/base-image.XXXXXX")
+    cp "$bb" "$ctx/busybox"
+    cat >"$ctx/Dockerfile" <<'EOF'
+FROM scratch
+COPY busybox /bin/busybox
+RUN ["/bin/busybox", "--install", "-s", "/bin"]
+EOF
+    docker build --network none -q -t "$tag" "$@" "$ctx" >"$log" 2>&1 || return 1
+    rm -rf "$ctx"
+    wait_until "$READY_TIMEOUT" "$DOCKERD2_PID" dockerd2 \
+        docker_ping "$DOCKER2_SOCK" 2>>"$log" || return 2
+    { docker save "$tag" | docker -H "unix://$DOCKER2_SOCK" load -q; } >>"$log" 2>&1 || return 3
+}
+
+# base_failed TAG LOG STATUS: the error for make_base's STATUS.
+base_failed() {
+    local tag=$1 log=$2
+    case $3 in
+    1)
+        show_log "$tag build" "$log"
+        if grep -q "exec format error" "$log"; then
+            die "arm64 emulation does not work: the kernel could not run the" \
+                "arm64 busybox in the RUN step of $tag (exec format error)." \
+                "$BINFMT/$QEMU_FORMAT: $(tr '\n' ' ' <"$BINFMT/$QEMU_FORMAT" 2>&1)"
+        fi
+        show_log dockerd "$DOCKERD_LOG"
+        die "could not build $tag"
+        ;;
+    2)
+        show_log dockerd2 "$DOCKERD2_LOG"
+        die "the second dockerd did not start"
+        ;;
+    *)
+        show_log "$tag copy" "$log"
+        die "could not load $tag into the second dockerd"
+        ;;
+    esac
+}
 
 # ===========================================================================
 BUSYBOX=$(find_busybox)
+BUSYBOX_ARM64=$(find_arm64_busybox)
 
 DRIVER=${IMGRAPH_TEST_STORAGE_DRIVER:-}
 DRIVER_FORCED=${DRIVER:+1}
 [[ -n $DRIVER ]] || DRIVER=$(detect_storage_driver)
 
+qemu_acquire
 if ! make_tls_certs >"$TMP_ROOT/tls.log" 2>&1; then
     show_log openssl "$TMP_ROOT/tls.log"
     die "could not make the TLS certificates"
 fi
 start_containerd
-create_bridge
-if ! start_dockerd "$DRIVER"; then
+create_bridge "$BRIDGE"
+create_bridge "$BRIDGE2"
+if ! start_dockerd; then
     if [[ $DRIVER == overlay2 && -z $DRIVER_FORCED ]]; then
         log "dockerd failed with overlay2; retrying with vfs"
         DRIVER=vfs
-        start_dockerd "$DRIVER" || die "dockerd did not start (see log above)"
+        start_dockerd || die "dockerd did not start (see log above)"
     else
         die "dockerd did not start (see log above)"
     fi
 fi
+launch_dockerd2
 
 # --- environment for CMD -----------------------------------------------------
 unset DOCKER_CONTEXT DOCKER_TLS_VERIFY DOCKER_CERT_PATH DOCKER_TLS
@@ -567,31 +829,37 @@ mkdir -p "$DOCKER_CONFIG"
 echo '{}' >"$DOCKER_CONFIG/config.json"
 export IMGRAPH_TEST_ENV=1
 export IMGRAPH_TEST_BUSYBOX="$BUSYBOX"
+export IMGRAPH_TEST_BUSYBOX_ARM64="$BUSYBOX_ARM64"
 export IMGRAPH_TEST_BASE_IMAGE=imgraph-test/busybox:1
+export IMGRAPH_TEST_ARM64_BASE_IMAGE=imgraph-test/busybox-arm64:1
 export IMGRAPH_TEST_DOCKERD_LOG="$DOCKERD_LOG"
 export IMGRAPH_TEST_TLS_HOST="tcp://127.0.0.1:$TLS_PORT"
 export IMGRAPH_TEST_CERT_PATH="$TLS_CLIENT"
+export IMGRAPH_TEST_DOCKER_HOST_2="unix://$DOCKER2_SOCK"
 
-# --- base image ---------------------------------------------------------------
-ctx="$TMP_ROOT/base-image"
-mkdir -p "$ctx"
-cp "$BUSYBOX" "$ctx/busybox"
-cat >"$ctx/Dockerfile" <<'EOF'
-FROM scratch
-COPY busybox /bin/busybox
-RUN ["/bin/busybox", "--install", "-s", "/bin"]
-EOF
-if ! docker build --network none -q -t "$IMGRAPH_TEST_BASE_IMAGE" "$ctx" \
-    >"$TMP_ROOT/base-image.log" 2>&1; then
-    show_log "base image build" "$TMP_ROOT/base-image.log"
-    show_log dockerd "$DOCKERD_LOG"
-    die "could not build $IMGRAPH_TEST_BASE_IMAGE"
-fi
-rm -rf "$ctx"
+# --- base images --------------------------------------------------------------
+# Both at once: each build is mostly waiting for its RUN container, and each
+# image is copied into the second daemon while the other may still build.
+make_base "$IMGRAPH_TEST_BASE_IMAGE" "$BUSYBOX" "$TMP_ROOT/base-image.log" &
+amd64_job=$!
+JOBS+=("$amd64_job")
+make_base "$IMGRAPH_TEST_ARM64_BASE_IMAGE" "$BUSYBOX_ARM64" \
+    "$TMP_ROOT/base-image-arm64.log" --platform linux/arm64 &
+arm64_job=$!
+JOBS+=("$arm64_job")
+amd64_status=0 arm64_status=0
+wait "$amd64_job" || amd64_status=$?
+wait "$arm64_job" || arm64_status=$?
+((arm64_status == 0)) ||
+    base_failed "$IMGRAPH_TEST_ARM64_BASE_IMAGE" "$TMP_ROOT/base-image-arm64.log" "$arm64_status"
+((amd64_status == 0)) ||
+    base_failed "$IMGRAPH_TEST_BASE_IMAGE" "$TMP_ROOT/base-image.log" "$amd64_status"
 
-log "ready in $((SECONDS - START_SECONDS))s: storage=$DRIVER" \
-    "DOCKER_HOST=$DOCKER_HOST" \
-    "tls-host=$IMGRAPH_TEST_TLS_HOST bridge=$BRIDGE ($BRIDGE_ADDR)"
+elapsed_ms=$(((${EPOCHREALTIME//[!0-9]/} - START_US) / 1000))
+log "ready in $((elapsed_ms / 1000)).$((elapsed_ms % 1000 / 100))s:" \
+    "storage=$DRIVER DOCKER_HOST=$DOCKER_HOST" \
+    "tls-host=$IMGRAPH_TEST_TLS_HOST docker-host-2=$IMGRAPH_TEST_DOCKER_HOST_2" \
+    "bridges=${BRIDGE_INFO[*]}"
 
 # --- run CMD ----------------------------------------------------------------
 # CMD runs in the background so that a TERM sent to this script reaches the

@@ -143,20 +143,24 @@ pub fn shared_dir() -> Option<PathBuf> {
     None
 }
 
-/// The real Docker daemon started by `scripts/with-test-env.sh`, and the registries shared by the tests
+/// The real Docker daemons started by `scripts/with-test-env.sh`, and the registries shared by the tests
 /// (started on first use by [`shared_registries`], once per test binary).
 #[derive(Debug, Clone)]
 pub struct TestEnv {
     /// `unix://…` of the private daemon (also exported as `DOCKER_HOST`).
     pub docker_host: String,
+    /// `unix://…` of a second private daemon, standing in for a remote builder (`IMGRAPH_TEST_DOCKER_HOST_2`).
+    pub docker_host_2: String,
     /// A plain-HTTP registry on loopback, `127.0.0.1:PORT`.
     pub registry: String,
     /// A registry with htpasswd auth, `127.0.0.1:PORT`, and its credentials.
     pub auth_registry: String,
     pub auth_user: String,
     pub auth_password: String,
-    /// A busybox base image already in the daemon (`imgraph-test/busybox:1`).
+    /// A busybox base image for the host's platform, already in both daemons (`imgraph-test/busybox:1`).
     pub base_image: String,
+    /// The same for linux/arm64, run under QEMU emulation (`imgraph-test/busybox-arm64:1`), in both daemons.
+    pub arm64_base_image: String,
 }
 
 /// The real-Docker test environment. The tests that need it are `#[ignore]`d, so that a plain `cargo test`
@@ -169,15 +173,19 @@ pub fn test_env() -> TestEnv {
         "this test needs the real Docker environment of scripts/with-test-env.sh: run `scripts/test.sh`"
     );
     let required = |name: &str| var(name).unwrap_or_else(|| panic!("{name} is not set by with-test-env.sh"));
-    let (docker_host, base_image) = (required("DOCKER_HOST"), required("IMGRAPH_TEST_BASE_IMAGE"));
+    let (docker_host, docker_host_2) = (required("DOCKER_HOST"), required("IMGRAPH_TEST_DOCKER_HOST_2"));
+    let (base_image, arm64_base_image) =
+        (required("IMGRAPH_TEST_BASE_IMAGE"), required("IMGRAPH_TEST_ARM64_BASE_IMAGE"));
     let shared = shared_registries();
     TestEnv {
         docker_host,
+        docker_host_2,
         registry: shared.registry.clone(),
         auth_registry: shared.auth_registry.clone(),
         auth_user: shared.auth_user.clone(),
         auth_password: shared.auth_password.clone(),
         base_image,
+        arm64_base_image,
     }
 }
 

@@ -5,13 +5,18 @@
 //! compares: interfaces, addresses, routes, forwarding and bridge-netfilter sysctls, iptables rules.
 //!
 //! The host is shared: other test environments (this suite's own outer one, other work trees' runs) come and go
-//! meanwhile. Their bridges (`imgraph-XXXXXX`, while `/tmp/imgraph-test.XXXXXX` exists) and the veth pairs of their
-//! containers are left out of the comparison, along with the addresses and routes on those interfaces.
+//! meanwhile. Their bridges (`imgraph-XXXXXX` and the second daemon's `imgraph2-XXXXXX`, while
+//! `/tmp/imgraph-test.XXXXXX` exists) and the veth pairs of their containers are left out of the comparison, along
+//! with the addresses and routes on those interfaces.
+//!
+//! Also here: the environment's arm64 emulation and second daemon work.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
+
+use crate::harness::{docker, test_env};
 
 /// Sysctls compared (read from /proc/sys; absent ones are recorded as absent).
 const SYSCTLS: &[&str] = &[
@@ -27,7 +32,8 @@ const SYSCTLS: &[&str] = &[
     "net/bridge/bridge-nf-call-arptables",
 ];
 
-/// What `scripts/with-test-env.sh` needs on `PATH` (besides bash), as it checks at its start, plus busybox.
+/// What `scripts/with-test-env.sh` needs on `PATH`, as it checks at its start, plus bash, busybox and the arm64
+/// emulator that `update-binfmts` registers.
 const ENV_TOOLS: &[&str] = &[
     "bash",
     "ip",
@@ -41,7 +47,10 @@ const ENV_TOOLS: &[&str] = &[
     "setsid",
     "mount",
     "umount",
+    "update-binfmts",
+    "flock",
     "busybox",
+    "qemu-aarch64-static",
 ];
 
 #[ignore = "needs the real Docker environment: run scripts/test.sh"]
@@ -77,6 +86,27 @@ fn test_env_leaves_the_host_network_as_it_found_it() {
         script.display(),
         differences.join("\n")
     );
+}
+
+/// Both daemons run the arm64 base image under emulation (and the host's base natively), and the second daemon is
+/// one of its own.
+#[ignore = "needs the real Docker environment: run scripts/test.sh"]
+#[test]
+fn test_env_runs_arm64_images_in_both_daemons() {
+    let env = test_env();
+    for host in [&env.docker_host, &env.docker_host_2] {
+        let run = |options: &[&str], image: &str| {
+            let args = [&["-H", host, "run", "--rm", "--network", "none"], options, &[image, "uname", "-m"]].concat();
+            docker(&args)
+        };
+        let arm64 = run(&["--platform", "linux/arm64"], &env.arm64_base_image);
+        assert_eq!(arm64, "aarch64", "uname -m in {} on {host}", env.arm64_base_image);
+        assert_eq!(run(&[], &env.base_image), std::env::consts::ARCH, "uname -m in {} on {host}", env.base_image);
+    }
+    let version = docker(&["-H", &env.docker_host_2, "version", "--format", "{{.Server.Version}}"]);
+    assert!(!version.is_empty(), "the second daemon ({}) reports no version", env.docker_host_2);
+    let root_dir = |host: &str| docker(&["-H", host, "info", "--format", "{{.DockerRootDir}}"]);
+    assert_ne!(root_dir(&env.docker_host), root_dir(&env.docker_host_2), "both hosts are the same daemon");
 }
 
 /// Root and every tool present, else a failure saying what is missing.
@@ -161,11 +191,14 @@ fn after<'a>(words: &[&'a str], key: &str) -> Option<&'a str> {
     words.iter().position(|w| *w == key).and_then(|i| words.get(i + 1).copied())
 }
 
-/// Interfaces of other live test environments: bridges `imgraph-XXXXXX` whose temp dir `/tmp/imgraph-test.XXXXXX`
-/// exists, and veths (Docker's container links) on them or on no bridge yet.
+/// Interfaces of other live test environments: bridges `imgraph-XXXXXX` and `imgraph2-XXXXXX` whose temp dir
+/// `/tmp/imgraph-test.XXXXXX` exists, and veths (Docker's container links) on them or on no bridge yet.
 fn ignored_interfaces(links: &str) -> BTreeSet<String> {
     let live_bridge = |name: &str| {
-        name.strip_prefix("imgraph-").is_some_and(|suffix| Path::new(&format!("/tmp/imgraph-test.{suffix}")).is_dir())
+        ["imgraph-", "imgraph2-"]
+            .iter()
+            .filter_map(|prefix| name.strip_prefix(prefix))
+            .any(|suffix| Path::new(&format!("/tmp/imgraph-test.{suffix}")).is_dir())
     };
     let mut ignored: BTreeSet<String> =
         links.lines().filter_map(link_fields).map(|(n, _)| n).filter(|n| live_bridge(n)).map(str::to_owned).collect();
@@ -288,7 +321,8 @@ fn snapshot_lines_are_normalised() {
 
     let links = "7: imgraph-Gone12: <BROADCAST> mtu 1500 state DOWN\\ link/ether 00:00:00:00:00:00\n\
                  8: vethloose@vethpeer: <BROADCAST> mtu 1500 state DOWN\\ link/ether 00:00:00:00:00:01\n\
-                 9: vethkept@if3: <BROADCAST> mtu 1500 master br0 state DOWN\\ link/ether 00:00:00:00:00:02\n";
-    // No /tmp/imgraph-test.Gone12: a bridge left behind is compared; a veth on some other bridge is compared.
+                 9: vethkept@if3: <BROADCAST> mtu 1500 master br0 state DOWN\\ link/ether 00:00:00:00:00:02\n\
+                 10: imgraph2-Gone12: <BROADCAST> mtu 1500 state DOWN\\ link/ether 00:00:00:00:00:03\n";
+    // No /tmp/imgraph-test.Gone12: bridges left behind are compared; a veth on some other bridge is compared.
     assert_eq!(ignored_interfaces(links), ["vethloose".to_owned()].into());
 }
