@@ -110,6 +110,12 @@ pub struct ApiRequirement {
     pub docker: &'static str,
 }
 
+/// Builds for a platform: the `platform` parameter of `POST /build` is read from API 1.32, but the Docker CLI
+/// asks for 1.38 (`docker build --platform`), the first version where the daemon honours it without
+/// experimental mode.
+const PLATFORM_BUILDS: ApiRequirement =
+    ApiRequirement { feature: "builds for a platform (declared Platforms)", min: (1, 38), docker: "18.06" };
+
 /// Which builder runs the builds (the config's `builder`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum BuilderKind {
@@ -467,7 +473,10 @@ impl Engine {
             .forcerm(true)
             .buildargs(&to_map(request.build_args));
         let options = match request.platform {
-            Some(platform) => options.platform(platform),
+            Some(platform) => {
+                self.require_api(PLATFORM_BUILDS).await?;
+                options.platform(platform)
+            }
             None => options,
         };
         let options = request.limits.apply(options);

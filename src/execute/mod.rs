@@ -10,7 +10,7 @@ mod platforms;
 pub mod scheduler;
 pub mod verify;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -95,6 +95,8 @@ struct Run {
     /// Per image with declared platforms, when not publishing: platforms still to finish (the last one reports
     /// the image).
     remaining: Mutex<HashMap<ImageId, usize>>,
+    /// The images whose end was reported.
+    reported: Mutex<HashSet<ImageId>>,
 }
 
 /// An image `publish` pushed.
@@ -186,6 +188,7 @@ pub async fn build(
         records: Mutex::new(HashMap::new()),
         pushed: Mutex::new(HashMap::new()),
         remaining: Mutex::new(remaining),
+        reported: Mutex::new(HashSet::new()),
     });
     let worker = run.clone();
     let (jobs, fail_fast) = (run.options.jobs, run.options.fail_fast);
@@ -304,6 +307,7 @@ impl Run {
 
     /// Reports how image `index` ended, with what this run pushed of it.
     fn report_finished(&self, index: ImageId, state: State, reason: &str, took: Duration, log: Option<&Path>) {
+        crate::lock(&self.reported).insert(index);
         let image = &self.analysis.tree[index];
         let pushed = crate::lock(&self.pushed).get(&index).cloned();
         self.reporter.finished(&Finished {
@@ -695,8 +699,9 @@ impl Run {
                     State::Cancelled => summary.cancelled += 1,
                     _ => summary.failed += 1,
                 }
-                if matches!(state, State::Skipped) || (state == State::Error && duration.is_none()) {
-                    self.report_finished(i, state, &reason, Duration::ZERO, None);
+                // What no task reported: skipped, failed before starting, or stopped with its platforms.
+                if !crate::lock(&self.reported).contains(&i) {
+                    self.report_finished(i, state, &reason, duration.unwrap_or_default(), log.as_deref());
                 }
                 Row { name: image.name.clone(), tag: image.tag.clone(), state, reason, duration, log }
             })

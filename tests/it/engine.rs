@@ -152,11 +152,10 @@ async fn buildkit_failed_run_leaves_no_container() {
     failed_run_leaves_no_container(BuilderKind::BuildKit, "engine-buildkit-failing-step", "exit code: 3").await;
 }
 
-#[tokio::test]
-async fn buildkit_on_a_daemon_older_than_api_1_39_is_refused_before_building() {
-    // A fake Docker 18.06: it answers the version negotiation and the ping, and must see no build.
+/// A fake daemon of Engine API `api`: it answers the version negotiation and the ping, and must see no build.
+async fn fake_daemon(api: &str) -> (MockServer, String) {
     let server = MockServer::start().await;
-    let version = serde_json::json!({"Version": "18.06.3-ce", "ApiVersion": "1.38", "MinAPIVersion": "1.12"});
+    let version = serde_json::json!({"Version": "18.06.3-ce", "ApiVersion": api, "MinAPIVersion": "1.12"});
     Mock::given(method("GET"))
         .and(path_regex("/version$"))
         .respond_with(ResponseTemplate::new(200).set_body_json(version))
@@ -174,6 +173,43 @@ async fn buildkit_on_a_daemon_older_than_api_1_39_is_refused_before_building() {
         .mount(&server)
         .await;
     let host = format!("tcp://{}", server.address());
+    (server, host)
+}
+
+#[tokio::test]
+async fn a_platform_build_on_a_daemon_older_than_api_1_38_is_refused_before_building() {
+    let (_server, host) = fake_daemon("1.37").await;
+    let engine = Engine::connect_to(Some(&host)).await.expect("the fake daemon answers");
+    let tree = TestTree::new();
+    let root = tree.path().canonicalize().unwrap();
+    let (empty, limits) = (BTreeMap::new(), ContainerLimits::default());
+    let request = BuildRequest {
+        tree_root: &root,
+        context_dir: &root,
+        dockerfile: "FROM scratch\n",
+        tag: "imgraph-test/old:1",
+        build_args: &empty,
+        labels: &empty,
+        no_cache: true,
+        limits: &limits,
+        platform: Some("linux/arm64"),
+        builder: BuilderKind::Classic,
+    };
+    match engine.build(&request, &mut |_| {}).await {
+        Err(BuildError::Engine(error @ EngineError::TooOld { .. })) => assert_eq!(
+            error.to_string(),
+            format!(
+                "the Docker daemon at {host} speaks API 1.37; builds for a platform (declared Platforms) need 1.38 or \
+                 later (Docker 18.06)"
+            )
+        ),
+        other => panic!("expected EngineError::TooOld, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn buildkit_on_a_daemon_older_than_api_1_39_is_refused_before_building() {
+    let (_server, host) = fake_daemon("1.38").await;
     let engine = Engine::connect_to(Some(&host)).await.expect("the fake daemon answers");
     let tree = TestTree::new();
     let (result, lines) =

@@ -295,3 +295,54 @@ fn a_child_for_a_platform_its_parent_without_declared_platforms_cannot_give_fail
         assert_eq!(image["state"], "verified", "{image}");
     }
 }
+
+#[ignore = "needs the real Docker environment: run scripts/test.sh"]
+#[test]
+fn buildkit_builds_each_platform_on_its_parents_images_for_it() {
+    let env = test_env();
+    let tree = chain(&env, "t-mp-buildkit", "builder = \"buildkit\"\n");
+    let run = tree.run(&["build", ".", "--json"]).success();
+    let expected = [("a", "verified"), ("b", "verified"), ("c", "verified")];
+    assert_eq!(final_states(&run), expected.map(|(a, b)| (a.to_owned(), b.to_owned())));
+    let log = std::fs::read_to_string(tree.path().join("imgraph-logs/c.linux-arm64.log")).expect("log");
+    // BuildKit's progress, its FROM the parent's arm64 image.
+    assert!(log.contains("] FROM imgraph.local/linux-arm64/"), "{log}");
+    assert!(log.contains("linux/arm64: aarch64 aarch64 aarch64"), "{log}");
+}
+
+#[ignore = "needs the real Docker environment: run scripts/test.sh"]
+#[test]
+fn prune_removes_each_platforms_old_images_in_its_builder() {
+    let env = test_env();
+    let base = multi_platform_base(&env, "t-mp-prune");
+    let tree = TestTree::new()
+        .file(
+            "images.toml",
+            format!(
+                "registry = \"{}\"\nnamespace = \"t-mp-prune\"\nbase_images = [\"{base}\"]\n{PLATFORMS}\
+                 [builders]\n\"linux/arm64\" = \"{}\"\n",
+                env.registry, env.docker_host_2
+            ),
+        )
+        .image("a", "a", "1.0", &format!("FROM {base}\nRUN uname -m > /arch\n"));
+    tree.run(&["build", "."]).success();
+    tree.run(&["update", "a", ".", "--reason", "* Rebuild."]).success();
+    tree.run(&["build", "."]).success();
+    let local = |platform: &str, tag: &str| {
+        format!("imgraph.local/{platform}/{}/t-mp-prune/a:{tag}", env.registry.replace(':', "-"))
+    };
+    let present = |host: &str, reference: &str| {
+        std::process::Command::new("docker")
+            .args(["-H", host, "image", "inspect", reference])
+            .output()
+            .expect("docker")
+            .status
+            .success()
+    };
+    assert!(present(&env.docker_host_2, &local("linux-arm64", "1.0")));
+    tree.run(&["prune", "."]).success();
+    assert!(!present(&env.docker_host_2, &local("linux-arm64", "1.0")), "the old arm64 image is gone");
+    assert!(!present(&env.docker_host, &local("linux-amd64", "1.0")), "the old amd64 image is gone");
+    assert!(present(&env.docker_host_2, &local("linux-arm64", "1.0-s1")));
+    assert!(present(&env.docker_host, &local("linux-amd64", "1.0-s1")));
+}
