@@ -432,16 +432,28 @@ impl Run {
             Err(e) => return Err(format!("pushed, but checking the registry failed: {}", e.message)),
         };
         log.line(&format!("# published {} {digest}", image.label));
+        Ok(self.record_pushed(index, digest, tags, Vec::new()))
+    }
+
+    /// Records that image `index` was published under `tags`, as `digest` (for several platforms, each one's).
+    fn record_pushed(
+        &self,
+        index: ImageId,
+        digest: String,
+        tags: Vec<String>,
+        platforms: Vec<PlatformDigest>,
+    ) -> Pushed {
+        let image = &self.analysis.tree[index];
         let pushed = Pushed {
             name: image.name.clone(),
             tag: image.tag.clone(),
             reference: image.label.clone(),
             digest,
             tags,
-            platforms: Vec::new(),
+            platforms,
         };
         crate::lock(&self.pushed).insert(index, pushed.clone());
-        Ok(pushed)
+        pushed
     }
 
     /// Pulls what the build needs, then builds: for `platform` when given (its builder, its local name, its
@@ -699,8 +711,10 @@ impl Run {
                     State::Cancelled => summary.cancelled += 1,
                     _ => summary.failed += 1,
                 }
-                // What no task reported: skipped, failed before starting, or stopped with its platforms.
-                if !crate::lock(&self.reported).contains(&i) {
+                // The ends no task reported: skipped, or failed without its own unit running (in error from the
+                // start, or a platform failed so that publishing never ran).
+                let unreported = !crate::lock(&self.reported).contains(&i);
+                if state == State::Skipped || (state == State::Error && unreported) {
                     self.report_finished(i, state, &reason, duration.unwrap_or_default(), log.as_deref());
                 }
                 Row { name: image.name.clone(), tag: image.tag.clone(), state, reason, duration, log }

@@ -188,16 +188,7 @@ impl Run {
             .zip(&manifests)
             .map(|(own, m)| PlatformDigest { platform: own.platform.to_string(), digest: m.digest.clone() })
             .collect();
-        let pushed = Pushed {
-            name: image.name.clone(),
-            tag: image.tag.clone(),
-            reference: image.label.clone(),
-            digest,
-            tags,
-            platforms,
-        };
-        crate::lock(&self.pushed).insert(id, pushed.clone());
-        Ok(pushed)
+        Ok(self.record_pushed(id, digest, tags, platforms))
     }
 
     /// An image declaring one platform: a plain image under every tag, as an image without declared platforms.
@@ -216,17 +207,8 @@ impl Run {
         for tag in tags.iter().filter(|t| **t != image.tag) {
             self.push_as(engine, &local, &label.with_tag(tag)?, log).await?;
         }
-        let pushed = Pushed {
-            name: image.name.clone(),
-            tag: image.tag.clone(),
-            reference: image.label.clone(),
-            digest: manifest.digest.clone(),
-            tags: tags.to_vec(),
-            platforms: Vec::new(),
-        };
         log.line(&format!("# published {} {}", image.label, manifest.digest));
-        crate::lock(&self.pushed).insert(id, pushed.clone());
-        Ok(pushed)
+        Ok(self.record_pushed(id, manifest.digest.clone(), tags.to_vec(), Vec::new()))
     }
 
     /// The Dockerfile to build `index` with, its tree parents with declared platforms named by their images for
