@@ -717,7 +717,8 @@ impl Run {
                 if state == State::Skipped || (state == State::Error && unreported) {
                     self.report_finished(i, state, &reason, duration.unwrap_or_default(), log.as_deref());
                 }
-                Row { name: image.name.clone(), tag: image.tag.clone(), state, reason, duration, log }
+                let platforms = self.platform_rows(i, &nodes, outcomes, &records);
+                Row { name: image.name.clone(), tag: image.tag.clone(), state, reason, duration, log, platforms }
             })
             .collect();
         let pushed = crate::lock(&self.pushed);

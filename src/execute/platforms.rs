@@ -4,7 +4,7 @@
 //! one index listing exactly the declared platforms put under the version tag and every extra tag. An image
 //! declaring one platform is pushed as a plain image, as an image without declared platforms is.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
@@ -15,7 +15,7 @@ use crate::plan::platforms::local_reference;
 use crate::plan::{State, repository_path};
 use crate::platform::Platform;
 use crate::registry::manifest::{Descriptor, ManifestPlatform, TagContent};
-use crate::report::progress::{PlatformDigest, Reporter, Step};
+use crate::report::progress::{PlatformDigest, Reporter, Row, Step};
 use crate::timestamp;
 use crate::tree::{ImageId, Rendered};
 
@@ -302,6 +302,44 @@ impl Run {
             Ok(actual) if actual == *platform => Ok(()),
             _ => Err(format!("built {tag} for {actual}, not {platform}: a base image it uses is for another platform")),
         }
+    }
+
+    /// How each platform of image `id` ended (none for an image without declared platforms).
+    pub(super) fn platform_rows(
+        &self,
+        id: ImageId,
+        nodes: &[Node],
+        outcomes: &BTreeMap<Node, Outcome<State, Node>>,
+        records: &HashMap<Node, Record>,
+    ) -> Vec<Row> {
+        let image = &self.analysis.tree[id];
+        nodes
+            .iter()
+            .filter_map(|&node| match node {
+                Node::Platform(_, k) => Some((node, &image.platforms[k])),
+                _ => None,
+            })
+            .map(|(node, platform)| {
+                let record = records.get(&node).cloned().unwrap_or_default();
+                let (state, reason) = match outcomes.get(&node) {
+                    Some(Outcome::Done(state)) => (*state, record.reason),
+                    Some(Outcome::Failed(why)) => (State::Error, why.clone()),
+                    Some(Outcome::Skipped { because }) => {
+                        (State::Skipped, format!("not attempted: {} failed", self.node_name(*because)))
+                    }
+                    Some(Outcome::Cancelled) | None => (State::Cancelled, "not finished".to_owned()),
+                };
+                Row {
+                    name: platform.to_string(),
+                    tag: image.tag.clone(),
+                    state,
+                    reason,
+                    duration: record.duration,
+                    log: record.log,
+                    platforms: Vec::new(),
+                }
+            })
+            .collect()
     }
 
     /// The platform of `engine`'s daemon.

@@ -107,6 +107,9 @@ pub struct Row {
     pub reason: String,
     pub duration: Option<Duration>,
     pub log: Option<PathBuf>,
+    /// For an image with declared platforms: how each platform's build and verification ended (`name` is
+    /// then the platform).
+    pub platforms: Vec<Row>,
 }
 
 /// Reports a run; shared by every task (all methods take `&self`).
@@ -317,6 +320,7 @@ mod tests {
                 reason: "built and verified".into(),
                 duration: Some(Duration::from_millis(2100)),
                 log: Some("logs/base.log".into()),
+                platforms: Vec::new(),
             },
             Row {
                 name: "child-image".into(),
@@ -325,6 +329,7 @@ mod tests {
                 reason: "base failed".into(),
                 duration: None,
                 log: None,
+                platforms: Vec::new(),
             },
         ];
         assert_eq!(

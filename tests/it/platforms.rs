@@ -232,7 +232,7 @@ fn a_verification_failure_on_one_platform_blocks_the_tag_on_every_platform() {
         .file("a/test.sh", fails_on_arm64)
         .chmod_x("a/test.sh")
         .image("b", "b", "1.0", "FROM {{ \"a\" | image_tag }}\n");
-    let run = tree.run(&["publish", ".", "--json"]).expect_code(1);
+    let run = tree.run(&["publish", ".", "--json", "--junit", "junit.xml"]).expect_code(1);
     let finished: Vec<Value> = events(&run).into_iter().filter(|e| e["event"] == "finished").collect();
     let a = finished.iter().find(|e| e["name"] == "a").expect("a finished");
     assert_eq!(a["state"], "error");
@@ -244,6 +244,17 @@ fn a_verification_failure_on_one_platform_blocks_the_tag_on_every_platform() {
     assert!(started(&run, "push").is_empty());
     let state = runtime().block_on(client().tag_state(&env.registry, "t-mp-verify/a", "1.0")).unwrap();
     assert_eq!(state, TagState::Absent);
+    // JUnit: a case per platform, and one for the index that was not put.
+    let junit = std::fs::read_to_string(tree.path().join("junit.xml")).unwrap();
+    assert!(junit.contains(r#"name="a:1.0 linux/amd64" time="#), "{junit}");
+    let arm64 = junit.split(r#"name="a:1.0 linux/arm64""#).nth(1).expect("a case for arm64");
+    assert!(arm64.split("</testcase>").next().unwrap().contains("arm64 is broken"), "{junit}");
+    assert!(junit.contains(r#"name="a:1.0" time="#), "{junit}");
+    // b's amd64 image needs only a's, which passed: it is built; its arm64 image is not attempted.
+    assert!(junit.contains(r#"name="b:1.0 linux/amd64" time="#), "{junit}");
+    let b_arm64 = junit.split(r#"name="b:1.0 linux/arm64""#).nth(1).expect("a case for b on arm64");
+    assert!(b_arm64.split("</testcase>").next().unwrap().contains("<skipped"), "{junit}");
+    assert!(junit.contains(r#"tests="6" failures="2" errors="0" skipped="2""#), "{junit}");
 }
 
 #[ignore = "needs the real Docker environment: run scripts/test.sh"]
