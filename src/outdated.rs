@@ -22,7 +22,7 @@ use crate::analysis::Analysis;
 use crate::execute::BASE_DIGEST_LABEL;
 use crate::fingerprint::{self, Fingerprints};
 use crate::plan;
-use crate::reference::{self, Parts};
+use crate::reference::Parts;
 use crate::registry::{RegistryClient, RegistryError, TagState};
 use crate::tree::ImageId;
 
@@ -134,10 +134,8 @@ fn is_tree_image(analysis: &Analysis, reference: &str) -> bool {
 
 /// The digest `reference` has in its registry now; `None` when the registry no longer has it.
 async fn current_digest(registry: &RegistryClient, reference: &str) -> Result<Option<String>, RegistryError> {
-    let parts = Parts::of(reference);
-    let host = reference::registry(parts.repository).unwrap_or("docker.io");
-    let path = parts.repository.strip_prefix(host).and_then(|p| p.strip_prefix('/')).unwrap_or(parts.repository);
-    match registry.tag_state(host, path, parts.tag.unwrap_or("latest")).await? {
+    let (host, path, manifest) = Parts::of(reference).location();
+    match registry.tag_state(host, path, manifest).await? {
         TagState::Present { digest } => Ok(digest),
         TagState::Absent => Ok(None),
     }

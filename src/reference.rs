@@ -107,6 +107,16 @@ impl<'a> Parts<'a> {
             None => Self { repository: name, tag: None, digest },
         }
     }
+
+    /// Where a registry serves this reference: its registry (`docker.io` for Docker Hub), the repository in it,
+    /// and the manifest to ask for (the digest, else the tag, else `latest`).
+    pub fn location(&self) -> (&'a str, &'a str, &'a str) {
+        let manifest = self.digest.or(self.tag).unwrap_or("latest");
+        match registry(self.repository) {
+            Some(host) => (host, &self.repository[host.len() + 1..], manifest),
+            None => ("docker.io", self.repository, manifest),
+        }
+    }
 }
 
 /// Checks a repository path (`registry[:port]/ns/name` or `name`) against Docker's grammar.
@@ -263,6 +273,15 @@ fn digest_problem(digest: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn locations_in_a_registry() {
+        let location = |r| Parts::of(r).location();
+        assert_eq!(location("debian:12"), ("docker.io", "debian", "12"));
+        assert_eq!(location("grafana/grafana"), ("docker.io", "grafana/grafana", "latest"));
+        assert_eq!(location("127.0.0.1:5000/ns/base:1@sha256:ab"), ("127.0.0.1:5000", "ns/base", "sha256:ab"));
+        assert_eq!(location("reg.example/bookworm:20240101"), ("reg.example", "bookworm", "20240101"));
+    }
 
     #[test]
     fn repositories() {

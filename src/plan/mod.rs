@@ -126,10 +126,12 @@ async fn classify_one(
     let host = tree.config.registry();
     if !image.platforms.is_empty() {
         tracing::debug!(image = image.name, ?mode, "asking the registry and each platform's builder");
-        return Ok(match platforms::classify(image, host, registry, builders, mode).await? {
-            Ok(c) => Planned { platforms: c.platforms, ..planned(c.state, &c.reason, None, c.digest) },
-            Err(e) => planned(State::Error, &e.message, None, None),
-        });
+        return Ok(
+            match platforms::classify(image, &analysis.deps.external[id], host, registry, builders, mode).await? {
+                Ok(c) => Planned { platforms: c.platforms, ..planned(c.state, &c.reason, None, c.digest) },
+                Err(e) => planned(State::Error, &e.message, None, None),
+            },
+        );
     }
     let engine = builders.default_engine();
     let ask_registry = || async {

@@ -7,6 +7,8 @@
 //! a local name of its own under [`LOCAL_REGISTRY`], which nothing ever pushes; builds for a platform name
 //! their parents by those names.
 
+use std::collections::BTreeSet;
+
 use crate::engine::{Builders, EngineError};
 use crate::platform::Platform;
 use crate::reference::Parts;
@@ -58,9 +60,11 @@ pub(super) struct Classified {
 }
 
 /// Classifies each of `image`'s declared platforms, registry first or (`--no-pull`) daemon first, as
-/// docker-pkg classifies images; a registry that cannot answer is an error for the whole image.
+/// docker-pkg classifies images; a registry that cannot answer is an error for the whole image. Registry first,
+/// a platform to build that one of its `bases` (outside the tree) lacks is an error for the whole image.
 pub(super) async fn classify(
     image: &Image,
+    bases: &BTreeSet<String>,
     host: &str,
     registry: &RegistryClient,
     builders: &Builders,
@@ -105,9 +109,54 @@ pub(super) async fn classify(
     } else {
         State::Built
     };
+    let to_build: Vec<&Platform> =
+        platforms.iter().filter(|p| p.state == State::ToBuild).map(|p| &p.platform).collect();
+    if mode == PullMode::Pull
+        && let Some(missing) = missing_base_platform(bases, &to_build, registry).await
+    {
+        return Ok(Ok(Classified { state: State::Error, reason: missing, digest: None, platforms }));
+    }
     let reason = summarize(&platforms);
     let digest = published.and_then(|p| p.index_digest).filter(|_| state == State::Published);
     Ok(Ok(Classified { state, reason, digest, platforms }))
+}
+
+/// Why a base image outside the tree (`bases`) cannot give a platform of `to_build`, as its registry says:
+/// checked before anything is built, where the pull would only fail mid-run. A registry that does not answer,
+/// or does not have the image, gives no verdict (the pull will tell).
+async fn missing_base_platform(
+    bases: &BTreeSet<String>,
+    to_build: &[&Platform],
+    registry: &RegistryClient,
+) -> Option<String> {
+    if to_build.is_empty() {
+        return None;
+    }
+    let platform_of = |p: &ManifestPlatform| Platform::parse(&p.to_string()).ok();
+    for base in bases {
+        let (host, path, manifest) = Parts::of(base).location();
+        let provided: Vec<Platform> = match registry.tag_content(host, path, manifest).await {
+            Ok(Some(TagContent::Index { manifests, .. })) => {
+                manifests.iter().filter_map(|m| m.platform.as_ref().and_then(platform_of)).collect()
+            }
+            Ok(Some(TagContent::Image { platform, .. })) => platform_of(&platform).into_iter().collect(),
+            Ok(None) => continue,
+            Err(e) => {
+                tracing::debug!(base, error = %e, "its platforms are not known before the pull");
+                continue;
+            }
+        };
+        let missing: Vec<String> = to_build.iter().filter(|p| !provided.contains(p)).map(ToString::to_string).collect();
+        if !missing.is_empty() {
+            let provided: Vec<String> = provided.iter().map(ToString::to_string).collect();
+            return Some(format!(
+                "its base image {base} has no {} image in its registry (it has {})",
+                missing.join(", "),
+                if provided.is_empty() { "none".to_owned() } else { provided.join(", ") }
+            ));
+        }
+    }
+    None
 }
 
 /// What the registry serves under an image's tag, by platform.

@@ -421,9 +421,11 @@ fn authority(url: &Url) -> String {
 
 /// Reference parts that go into a URL path: checked against Docker's grammar, so that odd input cannot reach
 /// another endpoint.
+/// Checks what a manifest request names: `tag` may also be a digest (a tag never holds a `:`).
 fn validate(registry: &str, repository: &str, tag: &str) -> Result<(), String> {
     reference::check_registry(registry)?;
-    Reference::parse(&format!("{registry}/{repository}:{tag}")).map(drop)
+    let separator = if tag.contains(':') { '@' } else { ':' };
+    Reference::parse(&format!("{registry}/{repository}{separator}{tag}")).map(drop)
 }
 
 /// A manifest or blob as fetched.
@@ -1012,6 +1014,8 @@ mod tests {
         assert!(validate("", "a", "t").is_err());
         assert!(validate("reg", "a", ".t").is_err());
         assert!(validate("reg", "a", "t/x").is_err());
+        assert!(validate("reg", "a", &format!("sha256:{}", "0f".repeat(32))).is_ok());
+        assert!(validate("reg", "a", "sha256:0f/../x").is_err());
         assert!(validate("reg", "a", &"t".repeat(129)).is_err());
     }
 

@@ -309,6 +309,31 @@ fn a_child_for_a_platform_its_parent_without_declared_platforms_cannot_give_fail
 
 #[ignore = "needs the real Docker environment: run scripts/test.sh"]
 #[test]
+fn a_base_image_outside_the_tree_without_a_declared_platform_is_reported_before_anything_is_built() {
+    let env = test_env();
+    // The base is a plain amd64 image in the registry: no arm64 image under its tag.
+    let base = format!("{}/t-mp-base-amd64/busybox:1", env.registry);
+    docker(&["tag", &env.base_image, &base]);
+    docker(&["push", &base]);
+    let tree = TestTree::new()
+        .file("images.toml", format!("registry = \"{}\"\nnamespace = \"t-mp-base-amd64\"\n", env.registry))
+        .image("a", "a", "1.0", &format!("FROM {base}\nRUN true\n"))
+        .file("a/control", "Source: a\n\nPackage: a\nPlatforms: linux/amd64, linux/arm64\n")
+        .image("b", "b", "1.0", "FROM {{ \"a\" | image_tag }}\n")
+        .image("other", "other", "1.0", &format!("FROM {}\n", env.base_image));
+    let why = format!("its base image {base} has no linux/arm64 image in its registry (it has linux/amd64)");
+    let status = tree.run(&["status", ".", "--json"]).expect_code(1);
+    let a = events(&status).into_iter().find(|line| line["name"] == "a").expect("a listed");
+    assert_eq!(a["state"], "error", "{a}");
+    assert_eq!(a["reason"], why.as_str(), "{a}");
+    let run = tree.run(&["build", ".", "--json"]).expect_code(1);
+    assert!(started(&run, "build").iter().all(|s| s.starts_with("other ")), "{:?}", started(&run, "build"));
+    let expected = [("a", "error"), ("b", "skipped"), ("other", "verified")];
+    assert_eq!(final_states(&run), expected.map(|(a, b)| (a.to_owned(), b.to_owned())));
+}
+
+#[ignore = "needs the real Docker environment: run scripts/test.sh"]
+#[test]
 fn buildkit_builds_each_platform_on_its_parents_images_for_it() {
     let env = test_env();
     let tree = chain(&env, "t-mp-buildkit", "builder = \"buildkit\"\n");
