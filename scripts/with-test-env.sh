@@ -41,8 +41,11 @@
 #     client's DOCKER_CERT_PATH for it; DOCKER_TLS_VERIFY itself stays unset;
 #     the daemon's own files are in the sibling <tmp>/tls/server)
 #   IMGRAPH_TEST_DOCKER_HOST_2=unix://<tmp>/docker2.sock (the second daemon)
+#   IMGRAPH_TEST_SSH_HOST=ssh://root@127.0.0.1:PORT (the second daemon again,
+#     through a private sshd: see "sshd" below)
+#   IMGRAPH_TEST_SSH_PATH=<tmp>/ssh/bin (its `ssh` client, to put first on PATH)
 # and on exit (normal, INT or TERM) stops everything it started by PID
-# (both dockerds, containerd; then, if a dockerd died or hung, container
+# (both dockerds, containerd, sshd; then, if a dockerd died or hung, container
 # processes found by our cgroup and shims found by our socket path), deletes
 # the bridges, puts binfmt_misc back as it was (if it is the last environment
 # using it), unmounts whatever is left mounted under the temp dir, removes it
@@ -90,6 +93,7 @@ READY_TIMEOUT=${IMGRAPH_TEST_READY_TIMEOUT:-60} # seconds, per service
 TMP_ROOT=""
 DOCKERD_PID=""
 DOCKERD2_PID=""
+SSHD_PID=""
 CONTAINERD_PID=""
 CGROUP_PARENT=""
 BRIDGES=() # those we have created (never delete someone else's)
@@ -359,6 +363,7 @@ cleanup() {
     for pid in "${JOBS[@]}"; do
         stop_pid "$pid" job 5
     done
+    stop_pid "$SSHD_PID" sshd 5
     kill_containers "$DOCKERD_PID" "$TMP_ROOT/docker.sock"
     kill_containers "$DOCKERD2_PID" "$TMP_ROOT/docker2.sock"
     for pid in "$DOCKERD_PID" "$DOCKERD2_PID"; do
@@ -746,6 +751,75 @@ find_arm64_busybox() {
     readlink -f "$bb"
 }
 
+# --- sshd: the second daemon over ssh:// --------------------------------------
+# The OpenSSH server that install-test-deps.sh unpacked (never installed), in a
+# mount namespace of its own where /etc/passwd also has its privilege-separation
+# user and /run is a private tmpfs (for /run/sshd): nothing changes outside it.
+# It listens on a free loopback port; root logs in with a key of ours only, and
+# its authorized_keys entry forces `docker system dial-stdio` against the second
+# daemon, as that machine's own Docker would answer. The client side is an
+# `ssh` in $TMP_ROOT/ssh/bin (first on PATH for the tests that use it) that runs
+# the real one with our own config: that key, and a known_hosts holding the
+# server's key, so ~/.ssh is neither read nor written.
+find_sshd() {
+    local root=${IMGRAPH_TEST_SSHD_ROOT:-${IMGRAPH_TEST_CACHE:-$HOME/.cache/imgraph-test}/openssh-server}
+    [[ -x $root/usr/sbin/sshd ]] ||
+        die "no sshd under $root; run scripts/install-test-deps.sh"
+    readlink -f "$root"
+}
+sshd_ready() { (exec 3<>"/dev/tcp/127.0.0.1/$SSH_PORT") 2>/dev/null; }
+start_sshd() {
+    local root dir="$TMP_ROOT/ssh" libs option
+    root=$(find_sshd)
+    mkdir -p "$dir/bin"
+    ssh-keygen -q -t ed25519 -N '' -C imgraph-test-host -f "$dir/host_key"
+    ssh-keygen -q -t ed25519 -N '' -C imgraph-test-client -f "$dir/client_key"
+    option="command=\"DOCKER_HOST=unix://$DOCKER2_SOCK DOCKER_CONFIG=$DOCKER_CONFIG exec docker system dial-stdio\""
+    echo "$option,no-pty,no-port-forwarding,no-agent-forwarding,no-X11-forwarding $(cat "$dir/client_key.pub")" \
+        >"$dir/authorized_keys"
+    SSH_PORT=$(pick_port)
+    cat >"$dir/sshd_config" <<EOF
+ListenAddress 127.0.0.1:$SSH_PORT
+HostKey $dir/host_key
+AuthorizedKeysFile $dir/authorized_keys
+PermitRootLogin prohibit-password
+AllowUsers root
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+PidFile none
+EOF
+    # OpenSSH 9.8 and later run helpers of their own from their build path.
+    [[ -x $root/usr/lib/openssh/sshd-session ]] &&
+        echo "SshdSessionPath $root/usr/lib/openssh/sshd-session" >>"$dir/sshd_config"
+    [[ -x $root/usr/lib/openssh/sshd-auth ]] &&
+        echo "SshdAuthPath $root/usr/lib/openssh/sshd-auth" >>"$dir/sshd_config"
+    { grep -v '^sshd:' /etc/passwd; echo 'sshd:x:65534:65534::/run/sshd:/usr/sbin/nologin'; } >"$dir/passwd"
+    cat >"$dir/ssh_config" <<EOF
+Host 127.0.0.1
+    IdentityFile $dir/client_key
+    IdentitiesOnly yes
+    UserKnownHostsFile $dir/known_hosts
+    GlobalKnownHostsFile /dev/null
+    StrictHostKeyChecking yes
+EOF
+    echo "[127.0.0.1]:$SSH_PORT $(cut -d' ' -f1-2 "$dir/host_key.pub")" >"$dir/known_hosts"
+    printf '#!/bin/sh\nexec %s -F %s "$@"\n' "$(command -v ssh)" "$dir/ssh_config" >"$dir/bin/ssh"
+    chmod 0755 "$dir/bin/ssh"
+    libs="$root/usr/lib/$(uname -m)-linux-gnu:$root/lib/$(uname -m)-linux-gnu"
+    # shellcheck disable=SC2016 # ($0, $1, $2 are that sh's)
+    setsid unshare --mount --propagation private -- sh -c \
+        'mount --bind "$0/passwd" /etc/passwd && mount -t tmpfs -o mode=0755 tmpfs /run &&
+         mkdir -m 0755 /run/sshd && exec env LD_LIBRARY_PATH="$1" "$2" -D -e -f "$0/sshd_config"' \
+        "$dir" "$libs" "$root/usr/sbin/sshd" >>"$TMP_ROOT/sshd.log" 2>&1 </dev/null &
+    SSHD_PID=$!
+    if ! wait_until "$READY_TIMEOUT" "$SSHD_PID" sshd sshd_ready; then
+        show_log sshd "$TMP_ROOT/sshd.log"
+        die "sshd did not start"
+    fi
+}
+
 # --- base images ------------------------------------------------------------
 # make_base TAG BUSYBOX LOG [BUILD_OPTIONS...]: builds TAG in the first daemon
 # (FROM scratch, the static busybox BUSYBOX and its applet links, network
@@ -836,6 +910,9 @@ export IMGRAPH_TEST_DOCKERD_LOG="$DOCKERD_LOG"
 export IMGRAPH_TEST_TLS_HOST="tcp://127.0.0.1:$TLS_PORT"
 export IMGRAPH_TEST_CERT_PATH="$TLS_CLIENT"
 export IMGRAPH_TEST_DOCKER_HOST_2="unix://$DOCKER2_SOCK"
+start_sshd
+export IMGRAPH_TEST_SSH_HOST="ssh://root@127.0.0.1:$SSH_PORT"
+export IMGRAPH_TEST_SSH_PATH="$TMP_ROOT/ssh/bin"
 
 # --- base images --------------------------------------------------------------
 # Both at once: each build is mostly waiting for its RUN container, and each
@@ -859,6 +936,7 @@ elapsed_ms=$(((${EPOCHREALTIME//[!0-9]/} - START_US) / 1000))
 log "ready in $((elapsed_ms / 1000)).$((elapsed_ms % 1000 / 100))s:" \
     "storage=$DRIVER DOCKER_HOST=$DOCKER_HOST" \
     "tls-host=$IMGRAPH_TEST_TLS_HOST docker-host-2=$IMGRAPH_TEST_DOCKER_HOST_2" \
+    "ssh-host=$IMGRAPH_TEST_SSH_HOST" \
     "bridges=${BRIDGE_INFO[*]}"
 
 # --- run CMD ----------------------------------------------------------------

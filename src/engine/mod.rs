@@ -5,6 +5,7 @@ mod buildkit;
 mod context;
 mod dockerignore;
 mod limits;
+mod ssh;
 
 pub use limits::ContainerLimits;
 
@@ -595,6 +596,8 @@ fn env_var(name: &str) -> Option<String> {
 struct Daemon {
     host: String,
     cert_dir: Option<PathBuf>,
+    /// For an `ssh://` host: what ssh said last (why it could not connect, when it could not).
+    ssh_said: Option<ssh::Said>,
 }
 
 /// A client for `host`, not yet contacted.
@@ -602,15 +605,19 @@ fn open(host: &str, tls: bool) -> Result<(Daemon, Docker), EngineError> {
     let timeout = CLIENT_TIMEOUT.as_secs();
     let version = bollard::API_DEFAULT_VERSION;
     if host.starts_with("unix://") {
-        let target = Daemon { host: host.to_owned(), cert_dir: None };
+        let target = Daemon { host: host.to_owned(), cert_dir: None, ssh_said: None };
         let docker = Docker::connect_with_unix(host, timeout, version).map_err(|e| target.error(e))?;
         return Ok((target, docker));
     }
+    if host.starts_with("ssh://") {
+        let (docker, said) = ssh::open(host, timeout, version).map_err(EngineError::Api)?;
+        return Ok((Daemon { host: host.to_owned(), cert_dir: None, ssh_said: Some(said) }, docker));
+    }
     let Some((address, tls)) = tcp_address(host, tls) else {
-        return Err(EngineError::Api(format!("unsupported DOCKER_HOST `{host}` (expected unix:// or tcp://)")));
+        return Err(EngineError::Api(format!("unsupported DOCKER_HOST `{host}` (expected unix://, tcp:// or ssh://)")));
     };
     if !tls {
-        let target = Daemon { host: address, cert_dir: None };
+        let target = Daemon { host: address, cert_dir: None, ssh_said: None };
         let docker = Docker::connect_with_http(&target.host, timeout, version).map_err(|e| target.error(e))?;
         return Ok((target, docker));
     }
@@ -622,7 +629,7 @@ fn open(host: &str, tls: bool) -> Result<(Daemon, Docker), EngineError> {
     let [ca, cert, key] = tls_files(&address, &dir)?;
     let docker = Docker::connect_with_ssl(&address, &key, &cert, &ca, timeout, version)
         .map_err(|e| EngineError::Api(format!("cannot connect to {address} with TLS: {}", with_sources(&e))))?;
-    Ok((Daemon { host: address, cert_dir: Some(dir) }, docker))
+    Ok((Daemon { host: address, cert_dir: Some(dir), ssh_said: None }, docker))
 }
 
 /// A `tcp://` host completed as the Docker CLI does: `localhost` for an empty host name and, when no port is given,
@@ -713,7 +720,10 @@ impl Daemon {
             }
             _ => {}
         }
-        let message = with_sources(&error);
+        let mut message = with_sources(&error);
+        if let Some(said) = self.ssh_said.as_ref().map(|said| crate::lock(said).clone()).filter(|s| !s.is_empty()) {
+            message = format!("{message}; ssh said: {said}");
+        }
         let Some(dir) = &self.cert_dir else { return EngineError::Unreachable { host: host.to_owned(), message } };
         if sources(&error).any(is_tls_failure) {
             return EngineError::Api(format!(

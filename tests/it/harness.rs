@@ -63,19 +63,29 @@ impl TestTree {
 
     /// Runs `imgraph ARGS` in the tree root; `{tree}` in an argument is replaced by the root path.
     pub fn run(&self, args: &[&str]) -> Run {
+        self.run_with(args, &[])
+    }
+
+    /// [`TestTree::run`] with extra environment variables.
+    pub fn run_with(&self, args: &[&str], vars: &[(&str, &str)]) -> Run {
         let root = self.path().to_string_lossy().into_owned();
         let args: Vec<String> = args.iter().map(|a| a.replace("{tree}", &root)).collect();
-        run_in(self.path(), &args, &[self.path()])
+        run_in_with(self.path(), &args, &[self.path()], vars)
     }
 }
 
 /// Runs `imgraph` in `cwd` with an isolated environment (no user config); `redact` paths become `[TREE]`.
 pub fn run_in(cwd: &Path, args: &[String], redact: &[&Path]) -> Run {
+    run_in_with(cwd, args, redact, &[])
+}
+
+fn run_in_with(cwd: &Path, args: &[String], redact: &[&Path], vars: &[(&str, &str)]) -> Run {
     let output = Command::new(IMGRAPH)
         .args(args)
         .current_dir(cwd)
         .env("XDG_CONFIG_HOME", cwd.join(".no-user-config"))
         .env_remove("HOME")
+        .envs(vars.iter().copied())
         .output()
         .expect("run imgraph");
     Run { output, redact: redact.iter().map(|p| p.to_path_buf()).collect() }
@@ -151,6 +161,10 @@ pub struct TestEnv {
     pub docker_host: String,
     /// `unix://…` of a second private daemon, standing in for a remote builder (`IMGRAPH_TEST_DOCKER_HOST_2`).
     pub docker_host_2: String,
+    /// `ssh://root@127.0.0.1:PORT`: the second daemon through a private sshd (`IMGRAPH_TEST_SSH_HOST`).
+    pub ssh_host: String,
+    /// `PATH` with the `ssh` client for `ssh_host` first (its own keys and known hosts).
+    pub ssh_path: String,
     /// A plain-HTTP registry on loopback, `127.0.0.1:PORT`.
     pub registry: String,
     /// A registry with htpasswd auth, `127.0.0.1:PORT`, and its credentials.
@@ -176,10 +190,14 @@ pub fn test_env() -> TestEnv {
     let (docker_host, docker_host_2) = (required("DOCKER_HOST"), required("IMGRAPH_TEST_DOCKER_HOST_2"));
     let (base_image, arm64_base_image) =
         (required("IMGRAPH_TEST_BASE_IMAGE"), required("IMGRAPH_TEST_ARM64_BASE_IMAGE"));
+    let ssh_host = required("IMGRAPH_TEST_SSH_HOST");
+    let ssh_path = format!("{}:{}", required("IMGRAPH_TEST_SSH_PATH"), var("PATH").unwrap_or_default());
     let shared = shared_registries();
     TestEnv {
         docker_host,
         docker_host_2,
+        ssh_host,
+        ssh_path,
         registry: shared.registry.clone(),
         auth_registry: shared.auth_registry.clone(),
         auth_user: shared.auth_user.clone(),

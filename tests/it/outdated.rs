@@ -28,7 +28,7 @@ fn push_base(base: &str, reference: &str, content: &str) -> String {
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::write(dir.path().join("content"), content).expect("write");
     std::fs::write(dir.path().join("Dockerfile"), format!("FROM {base}\nCOPY content /content\n")).expect("write");
-    docker(&["build", "--network", "none", "-q", "-t", reference, &dir.path().to_string_lossy()]);
+    docker(&["build", "--no-cache", "--network", "none", "-q", "-t", reference, &dir.path().to_string_lossy()]);
     docker(&["push", reference]);
     let digests = docker(&["image", "inspect", "--format", "{{join .RepoDigests \"\\n\"}}", reference]);
     let repository = reference.rsplit_once(':').map_or(reference, |(r, _)| r);

@@ -282,6 +282,34 @@ fn a_second_daemon_builds_the_platform_the_config_gives_it() {
 
 #[ignore = "needs the real Docker environment: run scripts/test.sh"]
 #[test]
+fn an_ssh_builder_builds_its_platform_reached_as_the_docker_cli_reaches_it() {
+    let env = test_env();
+    let path = [("PATH", env.ssh_path.as_str())];
+    // A user the server does not let in: the error names the endpoint and says what ssh said.
+    let refused = env.ssh_host.replace("ssh://root@", "ssh://nobody@");
+    let tree = chain(&env, "t-mp-ssh", &format!("[builders]\n\"linux/arm64\" = \"{refused}\"\n"));
+    let run = tree.run_with(&["status", "."], &path).expect_code(4);
+    assert!(run.stderr().contains(&format!("cannot connect to the Docker daemon at {refused}")), "{}", run.stderr());
+    assert!(run.stderr().contains("Permission denied"), "{}", run.stderr());
+    // The second daemon, through sshd: it builds and verifies arm64, the default daemon amd64.
+    let tree = chain(&env, "t-mp-ssh", &format!("[builders]\n\"linux/arm64\" = \"{}\"\n", env.ssh_host));
+    let run = tree.run_with(&["build", ".", "--json"], &path).success();
+    let expected = [("a", "verified"), ("b", "verified"), ("c", "verified")];
+    assert_eq!(final_states(&run), expected.map(|(a, b)| (a.to_owned(), b.to_owned())));
+    let local = format!("imgraph.local/linux-arm64/{}/t-mp-ssh/c:3.0", env.registry.replace(':', "-"));
+    let architecture = |host: &str| {
+        let output = std::process::Command::new("docker")
+            .args(["-H", host, "image", "inspect", "--format", "{{.Architecture}}", &local])
+            .output()
+            .expect("docker");
+        output.status.success().then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+    };
+    assert_eq!(architecture(&env.docker_host_2).as_deref(), Some("arm64"));
+    assert_eq!(architecture(&env.docker_host), None, "not built by the default daemon");
+}
+
+#[ignore = "needs the real Docker environment: run scripts/test.sh"]
+#[test]
 fn a_child_for_a_platform_its_parent_without_declared_platforms_cannot_give_fails_alone() {
     let env = test_env();
     let tree = TestTree::new()

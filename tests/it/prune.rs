@@ -31,8 +31,10 @@ fn image(env: &TestEnv, tags: &[&str]) -> String {
 
 /// Builds a distinct image `FROM` `parent`, tagged with every reference in `tags`; returns its id.
 fn image_from(parent: &str, tags: &[&str]) -> String {
+    // No cache: the classic builder's cache lookup reads every child of the base image, and fails ("unable to
+    // find image") when another test deletes one of them meanwhile.
     let mut build = Command::new("docker")
-        .args(["build", "-q", "--network", "none", "-t", tags[0], "-"])
+        .args(["build", "-q", "--no-cache", "--network", "none", "-t", tags[0], "-"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
