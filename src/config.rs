@@ -191,10 +191,13 @@ impl<'de> Deserialize<'de> for Endpoint {
             let address = ENDPOINT_SCHEMES.iter().find_map(|scheme| endpoint.strip_prefix(scheme));
             if endpoint != DEFAULT_ENDPOINT && address.is_none_or(str::is_empty) {
                 return Err(format!(
-                    "`{}` is not a Docker endpoint: write unix://PATH, tcp://HOST:PORT, ssh://[USER@]HOST or \
+                    "`{}` is not a Docker endpoint: write unix://PATH, tcp://HOST:PORT, ssh://[USER@]HOST[:PORT] or \
                      {DEFAULT_ENDPOINT}",
                     endpoint.escape_debug()
                 ));
+            }
+            if endpoint.starts_with("ssh://") {
+                crate::engine::check_ssh_endpoint(endpoint)?;
             }
             Ok(Self(endpoint.to_owned()))
         };
@@ -656,6 +659,12 @@ mod tests {
                 "[builders]\n\"linux/amd64\" = \"default\"\narm64 = \"unix://\"\n",
                 "3:",
                 "`unix://` is not a Docker endpoint",
+            ),
+            (
+                "g.toml",
+                "[builders]\narm64 = \"ssh://builder@arm.example:22x\"\n",
+                "2:",
+                "`ssh://builder@arm.example:22x` is not an ssh:// Docker endpoint: the port is not a number",
             ),
             (
                 "e.yaml",

@@ -591,6 +591,11 @@ fn env_var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
+/// Checks an `ssh://[USER@]HOST[:PORT][/SOCKET]` endpoint, as the config names it.
+pub fn check_ssh_endpoint(endpoint: &str) -> Result<(), String> {
+    ssh::Destination::parse(endpoint).map(drop)
+}
+
 /// Where a client connects: the host as it was completed (the one to name in errors), and the certificate directory
 /// when it uses TLS.
 struct Daemon {
