@@ -14,6 +14,7 @@ use crate::graph::Origin;
 use crate::plan::platforms::local_reference;
 use crate::plan::{State, repository_path};
 use crate::platform::Platform;
+use crate::reference::Reference;
 use crate::registry::manifest::{Descriptor, ManifestPlatform, TagContent};
 use crate::report::progress::{PlatformDigest, Reporter, Row, Step};
 use crate::timestamp;
@@ -169,6 +170,7 @@ impl Run {
             log.line(&format!("# {platform}: pushed {digest}"));
             manifests.push(Descriptor { platform: Some(manifest_platform), ..descriptor });
         }
+        self.tag_native(id, label, log).await;
         if let [only] = manifests.as_slice() {
             return self.push_single(id, &tags, only, log).await;
         }
@@ -189,6 +191,23 @@ impl Run {
             .map(|(own, m)| PlatformDigest { platform: own.platform.to_string(), digest: m.digest.clone() })
             .collect();
         Ok(self.record_pushed(id, digest, tags, platforms))
+    }
+
+    /// Each push left the version tag in its builder on the platform pushed last there: in the default daemon,
+    /// it goes back to the image of the daemon's own platform (what `docker run` of the tag there should run),
+    /// when that platform is declared and built there.
+    async fn tag_native(&self, id: ImageId, label: &Reference, log: &mut LogSink) {
+        let image = &self.analysis.tree[id];
+        let engine = self.builders.default_engine();
+        let Ok(native) = self.native_platform(engine).await else { return };
+        if !image.platforms.contains(&native) || !std::ptr::eq(self.builders.for_platform(&native), engine) {
+            return;
+        }
+        let local = local_reference(&image.label, &native);
+        match engine.tag_reference(&local, label).await {
+            Ok(()) => log.line(&format!("# {label} in the local daemon: its {native} image")),
+            Err(e) => log.line(&format!("# could not tag {local} as {label}: {e}")),
+        }
     }
 
     /// An image declaring one platform: a plain image under every tag, as an image without declared platforms.

@@ -156,6 +156,10 @@ fn a_chain_for_two_platforms_is_published_as_one_index_per_tag_and_a_rerun_pushe
         ]
     );
 
+    // In the daemon, the version tag names the image of the daemon's own platform, whichever was pushed last.
+    let local_tag = format!("{}/t-mp/c:3.0", env.registry);
+    assert_eq!(docker(&["image", "inspect", "--format", "{{.Architecture}}", &local_tag]), "amd64");
+
     // Pulled back by platform, each image is what its platform built.
     for (platform, machine) in [("linux/amd64", "x86_64"), ("linux/arm64", "aarch64")] {
         let reference = format!("{}/t-mp/c:3.0", env.registry);
