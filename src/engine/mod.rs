@@ -85,10 +85,8 @@ impl Builders {
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     /// No daemon answers: a distinct exit code, and a hint.
-    #[error(
-        "cannot connect to the Docker daemon at {host}: {message}\nDocker is not running. Please start Docker and try again."
-    )]
-    Unreachable { host: String, message: String },
+    #[error("cannot connect to the Docker daemon at {host}: {message}\n{hint}")]
+    Unreachable { host: String, message: String, hint: &'static str },
     /// The daemon answered with an error.
     #[error("{0}")]
     Api(String),
@@ -591,6 +589,13 @@ fn env_var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
+/// The hint of a daemon that does not answer, as the Docker CLI gives it.
+const NOT_RUNNING: &str = "Docker is not running. Please start Docker and try again.";
+
+/// The hint of an `ssh://` daemon that does not answer.
+const SSH_HINT: &str = "Check that ssh reaches that machine without a prompt (a key or an agent, its host key in known \
+                        hosts) and that the user can run `docker version` there.";
+
 /// Checks an `ssh://[USER@]HOST[:PORT][/SOCKET]` endpoint, as the config names it.
 pub fn check_ssh_endpoint(endpoint: &str) -> Result<(), String> {
     ssh::Destination::parse(endpoint).map(drop)
@@ -725,11 +730,14 @@ impl Daemon {
             }
             _ => {}
         }
-        let mut message = with_sources(&error);
-        if let Some(said) = self.ssh_said.as_ref().map(|said| crate::lock(said).clone()).filter(|s| !s.is_empty()) {
-            message = format!("{message}; ssh said: {said}");
+        let message = with_sources(&error);
+        if let Some(said) = &self.ssh_said {
+            let said = crate::lock(said).clone();
+            let message = if said.is_empty() { message } else { format!("{message}; ssh said: {said}") };
+            return EngineError::Unreachable { host: host.to_owned(), message, hint: SSH_HINT };
         }
-        let Some(dir) = &self.cert_dir else { return EngineError::Unreachable { host: host.to_owned(), message } };
+        let unreachable = |message| EngineError::Unreachable { host: host.to_owned(), message, hint: NOT_RUNNING };
+        let Some(dir) = &self.cert_dir else { return unreachable(message) };
         if sources(&error).any(is_tls_failure) {
             return EngineError::Api(format!(
                 "TLS with the Docker daemon at {host} failed ({message}); check ca.pem, cert.pem and key.pem in {}",
@@ -747,7 +755,7 @@ impl Daemon {
                 dir.join("cert.pem").display()
             ));
         }
-        EngineError::Unreachable { host: host.to_owned(), message }
+        unreachable(message)
     }
 }
 

@@ -295,6 +295,7 @@ fn an_ssh_builder_builds_its_platform_reached_as_the_docker_cli_reaches_it() {
     let run = tree.run_with(&["status", "."], &path).expect_code(4);
     assert!(run.stderr().contains(&format!("cannot connect to the Docker daemon at {refused}")), "{}", run.stderr());
     assert!(run.stderr().contains("Permission denied"), "{}", run.stderr());
+    assert!(run.stderr().contains("Check that ssh reaches that machine"), "{}", run.stderr());
     // The second daemon, through sshd: it builds and verifies arm64, the default daemon amd64.
     let tree = chain(&env, "t-mp-ssh", &format!("[builders]\n\"linux/arm64\" = \"{}\"\n", env.ssh_host));
     let run = tree.run_with(&["build", ".", "--json"], &path).success();
