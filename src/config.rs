@@ -191,7 +191,7 @@ impl<'de> Deserialize<'de> for Endpoint {
             let address = ENDPOINT_SCHEMES.iter().find_map(|scheme| endpoint.strip_prefix(scheme));
             if endpoint != DEFAULT_ENDPOINT && address.is_none_or(str::is_empty) {
                 return Err(format!(
-                    "`{}` is not a Docker endpoint: write unix://PATH, tcp://HOST:PORT, ssh://[USER@]HOST[:PORT] or \
+                    "`{}` is not a Docker endpoint: write unix://PATH, tcp://HOST:PORT, ssh://[USER@]HOST[:PORT][/SOCKET] or \
                      {DEFAULT_ENDPOINT}",
                     endpoint.escape_debug()
                 ));
