@@ -90,23 +90,21 @@ is_arm64_elf() {
         [[ $(od -An -tx1 -j18 -N2 "$1" | tr -d ' ') == b700 ]]
 }
 
-# apt_download ARCH DIR PACKAGE...: the .deb files of PACKAGEs for ARCH into DIR,
-# through a private APT state (see the top); exits on failure.
+# apt_download ARCH DIR PACKAGE...: the .deb files of PACKAGEs for ARCH into
+# DIR, through a private APT state (see the top) in DIR/apt-state, removed
+# after; exits on failure (the caller's trap removes DIR).
 apt_download() {
-    local arch=$1 dir=$2 tmp
+    local arch=$1 dir=$2 state
     shift 2
-    tmp=$(mktemp -d)
-    # (expanded now: the trap runs after the local is gone)
-    # shellcheck disable=SC2064
-    trap "rm -rf '$tmp'" EXIT
-    mkdir -p "$tmp"/{lists/partial,cache/archives/partial} "$dir"
-    : >"$tmp/status"
-    cat >"$tmp/apt.conf" <<EOF
+    state="$dir/apt-state"
+    mkdir -p "$state"/{lists/partial,cache/archives/partial}
+    : >"$state/status"
+    cat >"$state/apt.conf" <<EOF
 APT::Architecture "$arch";
 APT::Architectures { "$arch"; };
-Dir::State::Lists "$tmp/lists";
-Dir::State::status "$tmp/status";
-Dir::Cache "$tmp/cache";
+Dir::State::Lists "$state/lists";
+Dir::State::status "$state/status";
+Dir::Cache "$state/cache";
 Acquire::Languages "none";
 APT::Sandbox::User "root";
 #clear Acquire::IndexTargets::deb::DEP-11;
@@ -114,14 +112,13 @@ APT::Sandbox::User "root";
 #clear APT::Update::Post-Invoke;
 #clear APT::Update::Post-Invoke-Success;
 EOF
-    if ! { apt-get -q -c "$tmp/apt.conf" update &&
-        (cd "$dir" && apt-get -q -c "$tmp/apt.conf" download "$@"); } >"$tmp/apt.log" 2>&1; then
-        cat "$tmp/apt.log" >&2
+    if ! { apt-get -q -c "$state/apt.conf" update &&
+        (cd "$dir" && apt-get -q -c "$state/apt.conf" download "$@"); } >"$state/apt.log" 2>&1; then
+        cat "$state/apt.log" >&2
         log "error: could not download $* ($arch)"
         exit 1
     fi
-    rm -rf "$tmp"
-    trap - EXIT
+    rm -rf "$state"
 }
 
 # The arm64 busybox-static binary.
@@ -130,6 +127,9 @@ fetch_arm64_busybox() {
     is_arm64_elf "$dest" && return 0
     log "fetching busybox-static:arm64 into $dest"
     tmp=$(mktemp -d)
+    # (expanded now: the trap runs after the local is gone)
+    # shellcheck disable=SC2064
+    trap "rm -rf '$tmp'" EXIT
     apt_download arm64 "$tmp/download" busybox-static
     deb=$(echo "$tmp"/download/busybox-static_*_arm64.deb)
     dpkg-deb -x "$deb" "$tmp/root"
@@ -141,18 +141,30 @@ fetch_arm64_busybox() {
     install -m 0755 "$tmp/root/bin/busybox" "$dest.tmp"
     mv "$dest.tmp" "$dest"
     rm -rf "$tmp"
+    trap - EXIT
+}
+
+# The libraries sshd under ROOT lacks on this machine, one per line.
+missing_libs() { # missing_libs ROOT
+    local arch
+    arch=$(uname -m)
+    LD_LIBRARY_PATH="$1/usr/lib/$arch-linux-gnu:$1/lib/$arch-linux-gnu" ldd "$1/usr/sbin/sshd" |
+        awk '/=> not found/ {print $1}'
 }
 
 # An OpenSSH server unpacked under $CACHE/openssh-server, never installed (an
 # installed one would start a system sshd): with-test-env.sh runs it, private,
-# in front of the second daemon for the ssh:// builder tests. libwrap0 is the
-# one library it needs that an ssh client machine may lack.
+# in front of the second daemon for the ssh:// builder tests. Debian 12's needs
+# libwrap0, which an ssh client machine may lack; later ones do not.
 fetch_sshd() {
-    local dest="$CACHE/openssh-server" tmp deb
+    local dest="$CACHE/openssh-server" tmp deb missing arch
     [[ -x $dest/usr/sbin/sshd ]] && return 0
     log "fetching openssh-server into $dest"
+    arch=$(dpkg --print-architecture)
     tmp=$(mktemp -d)
-    apt_download "$(dpkg --print-architecture)" "$tmp/download" openssh-server libwrap0
+    # shellcheck disable=SC2064
+    trap "rm -rf '$tmp'" EXIT
+    apt_download "$arch" "$tmp/download" openssh-server
     for deb in "$tmp"/download/*.deb; do
         dpkg-deb -x "$deb" "$tmp/root"
     done
@@ -160,10 +172,20 @@ fetch_sshd() {
         log "error: no usr/sbin/sshd in openssh-server"
         exit 1
     }
+    if missing_libs "$tmp/root" | grep -qx 'libwrap.so.0'; then
+        apt_download "$arch" "$tmp/libwrap" libwrap0
+        dpkg-deb -x "$tmp"/libwrap/libwrap0_*.deb "$tmp/root"
+    fi
+    missing=$(missing_libs "$tmp/root")
+    [[ -z $missing ]] || {
+        log "error: sshd needs libraries this machine lacks: $missing"
+        exit 1
+    }
     rm -rf "$dest"
     mkdir -p "${dest%/*}"
     mv "$tmp/root" "$dest"
     rm -rf "$tmp"
+    trap - EXIT
 }
 
 if ((${#missing[@]} == 0)); then

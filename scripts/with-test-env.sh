@@ -767,7 +767,8 @@ find_sshd() {
         die "no sshd under $root; run scripts/install-test-deps.sh"
     readlink -f "$root"
 }
-sshd_ready() { (exec 3<>"/dev/tcp/127.0.0.1/$SSH_PORT") 2>/dev/null; }
+# Ready once it says it listens (a connection could reach someone else's port).
+sshd_ready() { grep -q "Server listening on 127.0.0.1 port $SSH_PORT\." "$TMP_ROOT/sshd.log"; }
 start_sshd() {
     local root dir="$TMP_ROOT/ssh" libs option
     root=$(find_sshd)

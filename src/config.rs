@@ -664,7 +664,7 @@ mod tests {
                 "g.toml",
                 "[builders]\narm64 = \"ssh://builder@arm.example:22x\"\n",
                 "2:",
-                "`ssh://builder@arm.example:22x` is not an ssh:// Docker endpoint: the port is not a number",
+                "`ssh://builder@arm.example:22x` is not an ssh:// Docker endpoint: `22x` is not a port number",
             ),
             (
                 "e.yaml",

@@ -272,8 +272,13 @@ async fn open_and_check(host: Option<&str>) -> Result<Docker, EngineError> {
         let tls = env_var("DOCKER_TLS_VERIFY").is_some();
         let started = std::time::Instant::now();
         let (target, docker) = open(host, tls)?;
-        let docker = docker.negotiate_version().await.map_err(|e| target.error(e))?;
-        docker.ping().await.map_err(|e| target.error(e))?;
+        let docker = match docker.negotiate_version().await {
+            Ok(docker) => docker,
+            Err(e) => return Err(target.failure(e).await),
+        };
+        if let Err(e) = docker.ping().await {
+            return Err(target.failure(e).await);
+        }
         tracing::info!(
             host = target.host,
             tls = target.cert_dir.is_some(),
@@ -607,7 +612,7 @@ struct Daemon {
     host: String,
     cert_dir: Option<PathBuf>,
     /// For an `ssh://` host: what ssh said last (why it could not connect, when it could not).
-    ssh_said: Option<ssh::Said>,
+    ssh_said: Option<Arc<ssh::Said>>,
 }
 
 /// A client for `host`, not yet contacted.
@@ -712,6 +717,15 @@ fn holds_pem(text: &str, labels: &[&str]) -> bool {
 }
 
 impl Daemon {
+    /// [`Daemon::error`], and for an `ssh://` host what ssh said (why it could not connect, as a rule).
+    async fn failure(&self, error: BollardError) -> EngineError {
+        let Some(said) = &self.ssh_said else { return self.error(error) };
+        let said = said.last_line().await;
+        let message = with_sources(&error);
+        let message = if said.is_empty() { message } else { format!("{message}; ssh said: {said}") };
+        EngineError::Unreachable { host: self.host.clone(), message, hint: SSH_HINT }
+    }
+
     /// A failure to reach the daemon, or to talk to it at all. A daemon that is not there is
     /// [`EngineError::Unreachable`]; one that wants TLS, fails the TLS handshake or drops the TLS connection is an
     /// error of its own (it is there, and another hint helps).
@@ -731,11 +745,6 @@ impl Daemon {
             _ => {}
         }
         let message = with_sources(&error);
-        if let Some(said) = &self.ssh_said {
-            let said = crate::lock(said).clone();
-            let message = if said.is_empty() { message } else { format!("{message}; ssh said: {said}") };
-            return EngineError::Unreachable { host: host.to_owned(), message, hint: SSH_HINT };
-        }
         let unreachable = |message| EngineError::Unreachable { host: host.to_owned(), message, hint: NOT_RUNNING };
         let Some(dir) = &self.cert_dir else { return unreachable(message) };
         if sources(&error).any(is_tls_failure) {

@@ -6,8 +6,10 @@ use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::process::Stdio;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bollard::{BollardRequest, ClientVersion, Docker};
 use hyper_util::client::legacy::Client;
@@ -17,7 +19,28 @@ use tokio::io::{AsyncBufReadExt, BufReader, Join};
 use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
 
 /// What ssh last wrote on stderr (its own errors, and the remote `docker`'s), for the error that names the host.
-pub(super) type Said = Arc<Mutex<String>>;
+#[derive(Debug, Default)]
+pub(super) struct Said {
+    last_line: Mutex<String>,
+    /// Connections whose stderr is still being read.
+    reading: AtomicUsize,
+}
+
+impl Said {
+    /// The last line ssh wrote, once every ssh process that ended has been read to its end (ssh writes why it
+    /// failed just before it exits, while hyper may already have seen the connection close), waiting at most
+    /// `SAID_WAIT` for the processes that still run.
+    pub(super) async fn last_line(&self) -> String {
+        let deadline = tokio::time::Instant::now() + SAID_WAIT;
+        while self.reading.load(Ordering::Acquire) > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        crate::lock(&self.last_line).clone()
+    }
+}
+
+/// How long an error waits for ssh's last words.
+const SAID_WAIT: Duration = Duration::from_secs(2);
 
 /// How much of ssh's stderr is kept.
 const SAID_LIMIT: usize = 2048;
@@ -33,27 +56,51 @@ pub(super) struct Destination {
 }
 
 impl Destination {
+    /// Reads `ssh://[USER@]HOST[:PORT][/SOCKET]`. User and host names are kept to the characters names have
+    /// (ssh puts them into commands of its configuration, such as `ProxyCommand`), an IPv6 address goes in
+    /// brackets, and a password has no place (the Docker CLI refuses one too).
     pub(super) fn parse(endpoint: &str) -> Result<Self, String> {
         let invalid = |why: &str| format!("`{endpoint}` is not an ssh:// Docker endpoint: {why}");
         let rest = endpoint.strip_prefix("ssh://").ok_or_else(|| invalid("it does not start with ssh://"))?;
         let (authority, path) = rest.find('/').map_or((rest, ""), |i| rest.split_at(i));
         let (user, address) = match authority.rsplit_once('@') {
-            Some((user, address)) if !user.is_empty() => (Some(user.to_owned()), address),
-            Some(_) => return Err(invalid("the user name is empty")),
+            Some((user, _)) if user.contains(':') => return Err(invalid("a password cannot be given in it")),
+            Some((user, address)) if is_name(user) => (Some(user.to_owned()), address),
+            Some(_) => return Err(invalid("the user name is empty or has characters user names do not have")),
             None => (None, authority),
         };
-        // `[v6]:port`, `[v6]`, `name:port`, `name`.
-        let (host, port) = match address.rfind(':') {
-            Some(i) if !address[i..].contains(']') => {
-                let port = address[i + 1..].parse().map_err(|_| invalid("the port is not a number"))?;
-                (&address[..i], Some(port))
+        let (host, port) = match address.strip_prefix('[') {
+            Some(bracketed) => {
+                let (ip, after) = bracketed.split_once(']').ok_or_else(|| invalid("a `[` without its `]`"))?;
+                if ip.is_empty() || !ip.chars().all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.') {
+                    return Err(invalid("the address in brackets is not an IPv6 address"));
+                }
+                match after.strip_prefix(':') {
+                    Some(port) => (ip, Some(port)),
+                    None if after.is_empty() => (ip, None),
+                    None => return Err(invalid("something follows the `]`")),
+                }
             }
-            _ => (address, None),
+            None => match address.split_once(':') {
+                Some((_, port)) if port.contains(':') => {
+                    return Err(invalid("write an IPv6 address in brackets, as in ssh://[::1]:22"));
+                }
+                Some((host, port)) => (host, Some(port)),
+                None => (address, None),
+            },
         };
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        if host.is_empty() || host.starts_with('-') {
-            return Err(invalid("no host name"));
+        if !(is_name(host) || address.starts_with('[')) {
+            return Err(invalid("the host name is empty or has characters host names do not have"));
         }
+        let port = match port {
+            Some(port) => Some(
+                port.parse::<u16>()
+                    .ok()
+                    .filter(|&p| p > 0)
+                    .ok_or_else(|| invalid(&format!("`{port}` is not a port number (1 to 65535)")))?,
+            ),
+            None => None,
+        };
         let socket = (!path.is_empty() && path != "/").then(|| path.to_owned());
         Ok(Self { user, host: host.to_owned(), port, socket })
     }
@@ -79,10 +126,17 @@ impl Destination {
     }
 }
 
+/// A user or host name: letters, digits, `.`, `_` and `-`, not first.
+fn is_name(text: &str) -> bool {
+    !text.is_empty()
+        && !text.starts_with('-')
+        && text.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
 /// A client for `endpoint`, not yet contacted, and what ssh says on stderr.
-pub(super) fn open(endpoint: &str, timeout: u64, version: &ClientVersion) -> Result<(Docker, Said), String> {
+pub(super) fn open(endpoint: &str, timeout: u64, version: &ClientVersion) -> Result<(Docker, Arc<Said>), String> {
     let destination = Arc::new(Destination::parse(endpoint)?);
-    let said = Said::default();
+    let said = Arc::<Said>::default();
     let connector = Connector { destination, said: said.clone() };
     let client = Arc::new(Client::builder(TokioExecutor::new()).build(connector));
     let transport = move |request: BollardRequest| {
@@ -98,7 +152,7 @@ pub(super) fn open(endpoint: &str, timeout: u64, version: &ClientVersion) -> Res
 #[derive(Clone)]
 struct Connector {
     destination: Arc<Destination>,
-    said: Said,
+    said: Arc<Said>,
 }
 
 impl tower_service::Service<hyper::Uri> for Connector {
@@ -120,6 +174,8 @@ impl tower_service::Service<hyper::Uri> for Connector {
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .kill_on_drop(true)
+                // Not in imgraph's process group: Ctrl-C stops the run, which then ends its connections.
+                .process_group(0)
                 .spawn()
                 .map_err(|e| io::Error::new(e.kind(), format!("cannot run ssh: {e}")))?;
             let (Some(stdin), Some(stdout), Some(stderr)) =
@@ -127,6 +183,7 @@ impl tower_service::Service<hyper::Uri> for Connector {
             else {
                 return Err(io::Error::other("ssh started without its pipes"));
             };
+            connector.said.reading.fetch_add(1, Ordering::AcqRel);
             tokio::spawn(keep_what_ssh_says(stderr, connector.said));
             tracing::debug!(host = connector.destination.host, "ssh connection to the Docker daemon opened");
             Ok(Stream { io: TokioIo::new(tokio::io::join(stdout, stdin)), _child: child })
@@ -134,15 +191,16 @@ impl tower_service::Service<hyper::Uri> for Connector {
     }
 }
 
-/// Logs ssh's stderr and keeps its tail.
-async fn keep_what_ssh_says(stderr: ChildStderr, said: Said) {
+/// Logs ssh's stderr and keeps its last line.
+async fn keep_what_ssh_says(stderr: ChildStderr, said: Arc<Said>) {
     let mut lines = BufReader::new(stderr).lines();
     while let Ok(Some(line)) = lines.next_line().await {
         tracing::debug!(line, "ssh");
-        let mut kept = crate::lock(&said);
+        let mut kept = crate::lock(&said.last_line);
         kept.clear();
         kept.extend(line.trim().chars().take(SAID_LIMIT));
     }
+    said.reading.fetch_sub(1, Ordering::AcqRel);
 }
 
 /// One connection: the ssh process's stdout and stdin; the process ends with it.
@@ -200,8 +258,24 @@ mod tests {
             parse("ssh://[::1]:22/run/user/docker.sock"),
             Ok(d(None, "::1", Some(22), Some("/run/user/docker.sock")))
         );
-        for bad in ["ssh://", "ssh://@h", "ssh://h:port", "ssh://-oProxyCommand=x", "tcp://h"] {
-            assert!(parse(bad).is_err(), "{bad}");
+        assert_eq!(parse("ssh://[fe80::1]"), Ok(d(None, "fe80::1", None, None)));
+        for (bad, why) in [
+            ("ssh://", "host name is empty"),
+            ("ssh://@h", "user name is empty"),
+            ("ssh://h:port", "`port` is not a port number"),
+            ("ssh://h:99999", "`99999` is not a port number"),
+            ("ssh://h:0", "`0` is not a port number"),
+            ("ssh://-oProxyCommand=x", "host name"),
+            ("ssh://u$(id)@h", "user name"),
+            ("ssh://h;id", "host name"),
+            ("ssh://u:secret@h", "a password cannot be given"),
+            ("ssh://fe80::1", "IPv6 address in brackets"),
+            ("ssh://[fe80::1", "without its `]`"),
+            ("ssh://[h]:22", "not an IPv6 address"),
+            ("tcp://h", "does not start with ssh://"),
+        ] {
+            let error = parse(bad).expect_err(bad);
+            assert!(error.contains(why), "{bad}: {error}");
         }
     }
 

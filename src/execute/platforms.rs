@@ -323,7 +323,8 @@ impl Run {
         }
     }
 
-    /// How each platform of image `id` ended (none for an image without declared platforms).
+    /// How each platform of image `id` ended: none for an image without declared platforms, nor for one whose
+    /// platforms never came to be scheduled (in error or skipped from the plan on: its own row says why).
     pub(super) fn platform_rows(
         &self,
         id: ImageId,
@@ -332,6 +333,11 @@ impl Run {
         records: &HashMap<Node, Record>,
     ) -> Vec<Row> {
         let image = &self.analysis.tree[id];
+        let planned_out = self.plan.get(&id).is_none_or(|p| matches!(p.state, State::Error | State::Skipped));
+        let scheduled = nodes.iter().any(|n| matches!(n, Node::Platform(..)) && outcomes.contains_key(n));
+        if planned_out || !scheduled {
+            return Vec::new();
+        }
         nodes
             .iter()
             .filter_map(|&node| match node {

@@ -14,7 +14,16 @@ use crate::config::{Config, PROXY_VARIABLES};
 
 /// Environment passed through to verification scripts. docker-pkg passes only `PATH` (and proxies); the
 /// Docker variables are added so a script's `docker run` reaches the daemon imgraph built on.
-const PASSED_ENV: [&str; 6] = ["PATH", "HOME", "DOCKER_HOST", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", "DOCKER_CONFIG"];
+const PASSED_ENV: [&str; 7] = [
+    "PATH",
+    "HOME",
+    "DOCKER_HOST",
+    "DOCKER_TLS_VERIFY",
+    "DOCKER_CERT_PATH",
+    "DOCKER_CONFIG",
+    // The ssh agent, for an `ssh://` DOCKER_HOST.
+    "SSH_AUTH_SOCK",
+];
 
 /// How a verification ended.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -87,8 +87,9 @@ pub async fn classify(
     builders: &Builders,
     mode: PullMode,
 ) -> Result<Vec<Planned>, EngineError> {
+    let bases = platforms::BasePlatforms::default();
     let lookups = futures_util::stream::iter(selected.iter().copied())
-        .map(|id| classify_one(analysis, id, registry, builders, mode))
+        .map(|id| classify_one(analysis, id, &bases, registry, builders, mode))
         .buffered(LOOKUP_CONCURRENCY);
     let planned: Vec<Planned> = lookups.collect::<Vec<_>>().await.into_iter().collect::<Result<_, _>>()?;
     for p in &planned {
@@ -101,6 +102,7 @@ pub async fn classify(
 async fn classify_one(
     analysis: &Analysis,
     id: ImageId,
+    bases: &platforms::BasePlatforms,
     registry: &RegistryClient,
     builders: &Builders,
     mode: PullMode,
@@ -127,7 +129,8 @@ async fn classify_one(
     if !image.platforms.is_empty() {
         tracing::debug!(image = image.name, ?mode, "asking the registry and each platform's builder");
         return Ok(
-            match platforms::classify(image, &analysis.deps.external[id], host, registry, builders, mode).await? {
+            match platforms::classify(image, &analysis.deps.external[id], bases, host, registry, builders, mode).await?
+            {
                 Ok(c) => Planned { platforms: c.platforms, ..planned(c.state, &c.reason, None, c.digest) },
                 Err(e) => planned(State::Error, &e.message, None, None),
             },

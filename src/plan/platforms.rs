@@ -7,7 +7,10 @@
 //! a local name of its own under [`LOCAL_REGISTRY`], which nothing ever pushes; builds for a platform name
 //! their parents by those names.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::OnceCell;
 
 use crate::engine::{Builders, EngineError};
 use crate::platform::Platform;
@@ -65,6 +68,7 @@ pub(super) struct Classified {
 pub(super) async fn classify(
     image: &Image,
     bases: &BTreeSet<String>,
+    known_bases: &BasePlatforms,
     host: &str,
     registry: &RegistryClient,
     builders: &Builders,
@@ -112,7 +116,7 @@ pub(super) async fn classify(
     let to_build: Vec<&Platform> =
         platforms.iter().filter(|p| p.state == State::ToBuild).map(|p| &p.platform).collect();
     if mode == PullMode::Pull
-        && let Some(missing) = missing_base_platform(bases, &to_build, registry).await
+        && let Some(missing) = missing_base_platform(bases, &to_build, known_bases, registry).await
     {
         return Ok(Ok(Classified { state: State::Error, reason: missing, digest: None, platforms }));
     }
@@ -127,25 +131,14 @@ pub(super) async fn classify(
 async fn missing_base_platform(
     bases: &BTreeSet<String>,
     to_build: &[&Platform],
+    known: &BasePlatforms,
     registry: &RegistryClient,
 ) -> Option<String> {
     if to_build.is_empty() {
         return None;
     }
-    let platform_of = |p: &ManifestPlatform| Platform::parse(&p.to_string()).ok();
     for base in bases {
-        let (host, path, manifest) = Parts::of(base).location();
-        let provided: Vec<Platform> = match registry.tag_content(host, path, manifest).await {
-            Ok(Some(TagContent::Index { manifests, .. })) => {
-                manifests.iter().filter_map(|m| m.platform.as_ref().and_then(platform_of)).collect()
-            }
-            Ok(Some(TagContent::Image { platform, .. })) => platform_of(&platform).into_iter().collect(),
-            Ok(None) => continue,
-            Err(e) => {
-                tracing::debug!(base, error = %e, "its platforms are not known before the pull");
-                continue;
-            }
-        };
+        let Some(provided) = known.of(base, registry).await else { continue };
         let missing: Vec<String> = to_build.iter().filter(|p| !provided.contains(p)).map(ToString::to_string).collect();
         if !missing.is_empty() {
             let provided: Vec<String> = provided.iter().map(ToString::to_string).collect();
@@ -157,6 +150,37 @@ async fn missing_base_platform(
         }
     }
     None
+}
+
+/// The platforms each base image's tag provides, asked of its registry once per plan, however many images use
+/// it; `None` when the registry did not say.
+#[derive(Default)]
+pub(super) struct BasePlatforms(Mutex<HashMap<String, Arc<Lookup>>>);
+
+/// One base image's platforms, once asked.
+type Lookup = OnceCell<Option<Vec<Platform>>>;
+
+impl BasePlatforms {
+    async fn of(&self, base: &str, registry: &RegistryClient) -> Option<Vec<Platform>> {
+        let cell = crate::lock(&self.0).entry(base.to_owned()).or_default().clone();
+        cell.get_or_init(|| provided_platforms(base, registry)).await.clone()
+    }
+}
+
+async fn provided_platforms(base: &str, registry: &RegistryClient) -> Option<Vec<Platform>> {
+    let platform_of = |p: &ManifestPlatform| Platform::parse(&p.to_string()).ok();
+    let (host, path, manifest) = Parts::of(base).location();
+    match registry.tag_content(host, path, manifest).await {
+        Ok(Some(TagContent::Index { manifests, .. })) => {
+            Some(manifests.iter().filter_map(|m| m.platform.as_ref().and_then(platform_of)).collect())
+        }
+        Ok(Some(TagContent::Image { platform, .. })) => Some(platform_of(&platform).into_iter().collect()),
+        Ok(None) => None,
+        Err(e) => {
+            tracing::debug!(base, error = %e, "its platforms are not known before the pull");
+            None
+        }
+    }
 }
 
 /// What the registry serves under an image's tag, by platform.

@@ -421,11 +421,14 @@ fn authority(url: &Url) -> String {
 
 /// Reference parts that go into a URL path: checked against Docker's grammar, so that odd input cannot reach
 /// another endpoint.
-/// Checks what a manifest request names: `tag` may also be a digest (a tag never holds a `:`).
+/// Checks what a manifest request names, each part on its own (they go into a URL path): `tag` may also be a
+/// digest (a tag never holds a `:`).
 fn validate(registry: &str, repository: &str, tag: &str) -> Result<(), String> {
     reference::check_registry(registry)?;
+    let repository = format!("{registry}/{repository}");
+    reference::check_repository(&repository)?;
     let separator = if tag.contains(':') { '@' } else { ':' };
-    Reference::parse(&format!("{registry}/{repository}{separator}{tag}")).map(drop)
+    Reference::parse(&format!("{repository}{separator}{tag}")).map(drop)
 }
 
 /// A manifest or blob as fetched.
@@ -1016,6 +1019,8 @@ mod tests {
         assert!(validate("reg", "a", "t/x").is_err());
         assert!(validate("reg", "a", &format!("sha256:{}", "0f".repeat(32))).is_ok());
         assert!(validate("reg", "a", "sha256:0f/../x").is_err());
+        assert!(validate("reg", "a:b", &format!("sha256:{}", "0f".repeat(32))).is_err());
+        assert!(validate("reg", "a@sha256:00", "t").is_err());
         assert!(validate("reg", "a", &"t".repeat(129)).is_err());
     }
 
