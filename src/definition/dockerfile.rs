@@ -23,6 +23,8 @@ pub struct ImageReference {
     /// 1-based line of the instruction in the rendered Dockerfile.
     pub line: usize,
     pub kind: ReferenceKind,
+    /// A `FROM --platform=…`: the image is for the platform the line names, whatever the build's.
+    pub pinned_platform: bool,
 }
 
 /// A Dockerfile whose references cannot be worked out.
@@ -67,7 +69,9 @@ pub fn image_references(dockerfile: &str) -> Result<Vec<ImageReference>, Dockerf
     for instruction in &instructions {
         let line = instruction.line;
         let error = |message: String| DockerfileError { line, message };
-        let mut push = |reference: String, kind| references.push(ImageReference { reference, line, kind });
+        let mut push = |reference: String, kind, pinned_platform| {
+            references.push(ImageReference { reference, line, kind, pinned_platform })
+        };
         match instruction.keyword.as_str() {
             "ARG" => match stage_args.as_mut() {
                 Some(stage) => declare_args(instruction, &lexer, stage, Some(&global_args))?,
@@ -81,7 +85,7 @@ pub fn image_references(dockerfile: &str) -> Result<Vec<ImageReference>, Dockerf
                 }
                 let lower = image.to_ascii_lowercase();
                 if lower != "scratch" && !earlier_stages.contains(&lower) {
-                    push(image, ReferenceKind::From);
+                    push(image, ReferenceKind::From, from.pinned_platform);
                 }
                 earlier_stages.extend(from.stage.map(str::to_ascii_lowercase));
                 stage_args = Some(Args::new());
@@ -95,7 +99,7 @@ pub fn image_references(dockerfile: &str) -> Result<Vec<ImageReference>, Dockerf
                         return Err(error("COPY --from= names no stage or image".into()));
                     }
                     if !is_stage(&from) {
-                        push(from, ReferenceKind::CopyFrom);
+                        push(from, ReferenceKind::CopyFrom, false);
                     }
                 }
             }
@@ -113,7 +117,7 @@ pub fn image_references(dockerfile: &str) -> Result<Vec<ImageReference>, Dockerf
                         }
                         let from = lexer.expand(value, args).map_err(|e| error(e.message("RUN --mount", value)))?;
                         if !from.is_empty() && !is_stage(&from) {
-                            push(from, ReferenceKind::MountFrom);
+                            push(from, ReferenceKind::MountFrom, false);
                         }
                     }
                 }
@@ -263,19 +267,23 @@ fn heredocs(args: &str) -> Vec<(&str, bool)> {
 struct FromLine<'a> {
     image: &'a str,
     stage: Option<&'a str>,
+    /// It has a `--platform=` flag.
+    pinned_platform: bool,
 }
 
 /// `FROM [--flag=...]... image [AS name]`.
 fn parse_from(instruction: &Instruction, escape: char) -> Result<FromLine<'_>, DockerfileError> {
     let error = |message: &str| DockerfileError { line: instruction.line, message: message.into() };
-    let words: Vec<&str> = split_unquoted(&instruction.args, escape, char::is_whitespace)
-        .into_iter()
-        .skip_while(|w| w.starts_with("--"))
-        .collect();
+    let all = split_unquoted(&instruction.args, escape, char::is_whitespace);
+    let flags = all.iter().take_while(|w| w.starts_with("--"));
+    let pinned_platform = flags.clone().any(|flag| strip_prefix_ignore_case(flag, "--platform=").is_some());
+    let words: Vec<&str> = all.iter().skip(flags.count()).copied().collect();
     match words[..] {
         [] => Err(error("FROM has no image")),
-        [image] => Ok(FromLine { image, stage: None }),
-        [image, as_, stage] if as_.eq_ignore_ascii_case("as") => Ok(FromLine { image, stage: Some(stage) }),
+        [image] => Ok(FromLine { image, stage: None, pinned_platform }),
+        [image, as_, stage] if as_.eq_ignore_ascii_case("as") => {
+            Ok(FromLine { image, stage: Some(stage), pinned_platform })
+        }
         _ => Err(error("expected `FROM [--platform=...] image [AS name]`")),
     }
 }
@@ -562,6 +570,12 @@ mod tests {
         assert_eq!(refs(text), vec![r("reg.example/base:1", 1, From), r("other:2", 6, From)]);
         // Only an earlier stage is a stage reference for FROM.
         assert_eq!(refs("FROM later\nFROM x AS later\n"), vec![r("later", 1, From), r("x", 2, From)]);
+        let pinned: Vec<bool> =
+            image_references(text).unwrap().into_iter().map(|reference| reference.pinned_platform).collect();
+        assert_eq!(pinned, [true, false]);
+        let flags = "FROM --PLATFORM=$BUILDPLATFORM --other=x tool AS t\nFROM --other=x base\nCOPY --from=img / /\n";
+        let pinned: Vec<bool> = image_references(flags).unwrap().into_iter().map(|r| r.pinned_platform).collect();
+        assert_eq!(pinned, [true, false, false]);
     }
 
     #[test]

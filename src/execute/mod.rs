@@ -561,6 +561,9 @@ impl Run {
             rendered
                 .references
                 .iter()
+                // A `FROM --platform=…` image is for the platform its line names, not this build's: the build
+                // fetches it for that platform.
+                .filter(|r| !(r.pinned_platform && platform.is_some()))
                 .map(|r| &r.reference)
                 .filter(|r| tree.config.base_images.contains(r))
                 .map(|r| (r.clone(), platform.cloned())),

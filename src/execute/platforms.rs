@@ -271,14 +271,19 @@ impl Run {
                 replacements.insert(reference, local_reference(&parent_image.label, parents_platform));
             }
         }
+        let external = &self.analysis.deps.external[index];
         if let Some(platform) = platform {
-            for reference in self.analysis.deps.external[index].iter() {
+            for reference in crate::plan::own_bases(&self.analysis, index) {
                 if let Some(local) = self.base_for(engine, reference, platform).await? {
-                    replacements.insert(reference.clone(), local);
+                    replacements.insert(reference.to_owned(), local);
                 }
             }
         }
         let replaced = dockerfile::replace_references(&rendered.dockerfile, |r: &ImageReference| {
+            // `FROM --platform=… image` outside the tree: the daemon fetches it for the platform the line names.
+            if r.pinned_platform && external.contains(&r.reference) {
+                return None;
+            }
             replacements.get(&r.reference).cloned()
         });
         replaced.map_err(|e| format!("{}: {e}", tree[index].template_path().display()))

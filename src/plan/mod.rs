@@ -4,6 +4,8 @@
 
 pub mod platforms;
 
+use std::collections::BTreeSet;
+
 use futures_util::StreamExt;
 use serde::Serialize;
 
@@ -129,8 +131,7 @@ async fn classify_one(
     if !image.platforms.is_empty() {
         tracing::debug!(image = image.name, ?mode, "asking the registry and each platform's builder");
         return Ok(
-            match platforms::classify(image, &analysis.deps.external[id], bases, host, registry, builders, mode).await?
-            {
+            match platforms::classify(image, &own_bases(analysis, id), bases, host, registry, builders, mode).await? {
                 Ok(c) => Planned { platforms: c.platforms, ..planned(c.state, &c.reason, None, c.digest) },
                 Err(e) => planned(State::Error, &e.message, None, None),
             },
@@ -172,6 +173,17 @@ async fn classify_one(
             },
         },
     })
+}
+
+/// The images outside the tree that image `id` builds on for its own platform: not those only named by a
+/// `FROM --platform=…`, which are for the platform that line names.
+pub(crate) fn own_bases(analysis: &Analysis, id: ImageId) -> BTreeSet<&str> {
+    let references = analysis.rendered[id].as_ref().map_or(&[][..], |r| &r.references[..]);
+    analysis.deps.external[id]
+        .iter()
+        .map(String::as_str)
+        .filter(|base| references.iter().any(|r| r.reference == *base && !r.pinned_platform))
+        .collect()
 }
 
 /// The repository path inside the registry: the label's repository without `host/`.

@@ -67,7 +67,7 @@ pub(super) struct Classified {
 /// a platform to build that one of its `bases` (outside the tree) lacks is an error for the whole image.
 pub(super) async fn classify(
     image: &Image,
-    bases: &BTreeSet<String>,
+    bases: &BTreeSet<&str>,
     known_bases: &BasePlatforms,
     host: &str,
     registry: &RegistryClient,
@@ -129,7 +129,7 @@ pub(super) async fn classify(
 /// checked before anything is built, where the pull would only fail mid-run. A registry that does not answer,
 /// or does not have the image, gives no verdict (the pull will tell).
 async fn missing_base_platform(
-    bases: &BTreeSet<String>,
+    bases: &BTreeSet<&str>,
     to_build: &[&Platform],
     known: &BasePlatforms,
     registry: &RegistryClient,

@@ -367,6 +367,53 @@ fn a_base_image_outside_the_tree_without_a_declared_platform_is_reported_before_
 
 #[ignore = "needs the real Docker environment: run scripts/test.sh"]
 #[test]
+fn a_from_line_pinned_to_a_platform_is_built_for_that_platform_on_every_platform() {
+    let env = test_env();
+    let base = multi_platform_base(&env, "t-mp-pinned");
+    // A tool image for amd64 only, used by a stage pinned to amd64 in both platforms' builds. With BuildKit:
+    // the classic builder refuses `COPY --from` a stage of another platform.
+    let tool = format!("{}/t-mp-pinned/tool:1", env.registry);
+    docker(&["tag", &env.base_image, &tool]);
+    docker(&["push", &tool]);
+    let dockerfile = format!(
+        "FROM --platform=linux/amd64 {tool} AS tool\nRUN uname -m > /tool-arch\n\
+         FROM {base}\nCOPY --from=tool /tool-arch /tool-arch\nRUN uname -m > /arch\n"
+    );
+    let tree = TestTree::new()
+        .file(
+            "images.toml",
+            format!(
+                "registry = \"{}\"\nnamespace = \"t-mp-pinned\"\nbase_images = [\"{base}\", \"{tool}\"]\n\
+                 builder = \"buildkit\"\n{PLATFORMS}",
+                env.registry
+            ),
+        )
+        .image("a", "a", "1.0", &dockerfile);
+    let status = tree.run(&["status", ".", "--json"]).success();
+    let a = events(&status).into_iter().find(|line| line["name"] == "a").expect("a listed");
+    assert_eq!(a["state"], "to-build", "{a}");
+    tree.run(&["build", ".", "--json"]).success();
+    for (slug, arch) in [("linux-amd64", "x86_64"), ("linux-arm64", "aarch64")] {
+        let local = format!("imgraph.local/{slug}/{}/t-mp-pinned/a:1.0", env.registry.replace(':', "-"));
+        let platform = slug.replace('-', "/");
+        let out = docker(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--platform",
+            &platform,
+            &local,
+            "cat",
+            "/tool-arch",
+            "/arch",
+        ]);
+        assert_eq!(out, format!("x86_64\n{arch}"), "{slug}");
+    }
+}
+
+#[ignore = "needs the real Docker environment: run scripts/test.sh"]
+#[test]
 fn buildkit_builds_each_platform_on_its_parents_images_for_it() {
     let env = test_env();
     let tree = chain(&env, "t-mp-buildkit", "builder = \"buildkit\"\n");
