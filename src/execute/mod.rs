@@ -665,6 +665,18 @@ impl Run {
         labels
     }
 
+    /// How a unit ended, and why: `done_reason` is what it said when it finished.
+    fn ending(&self, outcome: Option<&Outcome<State, Node>>, done_reason: String) -> (State, String) {
+        match outcome {
+            Some(Outcome::Done(state)) => (*state, done_reason),
+            Some(Outcome::Failed(why)) => (State::Error, why.clone()),
+            Some(Outcome::Skipped { because }) => {
+                (State::Skipped, format!("not attempted: {} failed", self.node_name(*because)))
+            }
+            Some(Outcome::Cancelled) | None => (State::Cancelled, "not finished".to_owned()),
+        }
+    }
+
     fn finish(
         &self,
         order: &[ImageId],
@@ -692,8 +704,6 @@ impl Run {
                 let skipped_by_plan = self.plan.get(&i).filter(|p| p.state == State::Skipped);
                 let (state, reason, duration, log) = match (skipped_by_plan, outcome) {
                     (Some(planned), _) => (State::Skipped, planned.reason.clone(), duration, log),
-                    (None, Some(Outcome::Done(state))) => (state, reason, duration, log),
-                    (None, Some(Outcome::Failed(why))) => (State::Error, why, duration, log),
                     // One of the image's own platforms failed: its publishing was never attempted.
                     (None, Some(Outcome::Skipped { because: because @ Node::Platform(own, _) })) if own == i => {
                         let record = records.get(&because).cloned().unwrap_or_default();
@@ -703,10 +713,10 @@ impl Run {
                         };
                         (State::Error, format!("{}: {why}", self.node_name(because)), record.duration, record.log)
                     }
-                    (None, Some(Outcome::Skipped { because })) => {
-                        (State::Skipped, format!("not attempted: {} failed", self.node_name(because)), duration, log)
+                    (None, outcome) => {
+                        let (state, reason) = self.ending(outcome.as_ref(), reason);
+                        (state, reason, duration, log)
                     }
-                    (None, Some(Outcome::Cancelled) | None) => (State::Cancelled, "not finished".into(), duration, log),
                 };
                 match state {
                     s if s.is_success() => summary.succeeded += 1,

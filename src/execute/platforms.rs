@@ -351,14 +351,7 @@ impl Run {
             })
             .map(|(node, platform)| {
                 let record = records.get(&node).cloned().unwrap_or_default();
-                let (state, reason) = match outcomes.get(&node) {
-                    Some(Outcome::Done(state)) => (*state, record.reason),
-                    Some(Outcome::Failed(why)) => (State::Error, why.clone()),
-                    Some(Outcome::Skipped { because }) => {
-                        (State::Skipped, format!("not attempted: {} failed", self.node_name(*because)))
-                    }
-                    Some(Outcome::Cancelled) | None => (State::Cancelled, "not finished".to_owned()),
-                };
+                let (state, reason) = self.ending(outcomes.get(&node), record.reason);
                 Row {
                     name: platform.to_string(),
                     tag: image.tag.clone(),

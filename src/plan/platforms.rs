@@ -168,7 +168,6 @@ impl BasePlatforms {
 }
 
 async fn provided_platforms(base: &str, registry: &RegistryClient) -> Option<Vec<Platform>> {
-    let platform_of = |p: &ManifestPlatform| Platform::parse(&p.to_string()).ok();
     let (host, path, manifest) = Parts::of(base).location();
     match registry.tag_content(host, path, manifest).await {
         Ok(Some(TagContent::Index { manifests, .. })) => {
@@ -192,7 +191,6 @@ struct Entries {
 
 async fn registry_entries(image: &Image, host: &str, registry: &RegistryClient) -> Result<Entries, RegistryError> {
     let path = repository_path(image, host);
-    let platform_of = |p: &ManifestPlatform| Platform::parse(&p.to_string()).ok();
     Ok(match registry.tag_content(host, path, &image.tag).await? {
         None => Entries { entries: Vec::new(), index_digest: None },
         Some(TagContent::Index { digest, manifests }) => {
@@ -218,6 +216,11 @@ async fn registry_entries(image: &Image, host: &str, registry: &RegistryClient) 
             Entries { entries, index_digest: None }
         }
     })
+}
+
+/// The platform an index entry or image config names, normalised as declared platforms are.
+fn platform_of(platform: &ManifestPlatform) -> Option<Platform> {
+    Platform::parse(&platform.to_string()).ok()
 }
 
 /// `published: linux/amd64; to build: linux/arm64 (…)`: the platforms grouped by state, each with why.

@@ -419,10 +419,8 @@ fn authority(url: &Url) -> String {
     }
 }
 
-/// Reference parts that go into a URL path: checked against Docker's grammar, so that odd input cannot reach
-/// another endpoint.
-/// Checks what a manifest request names, each part on its own (they go into a URL path): `tag` may also be a
-/// digest (a tag never holds a `:`).
+/// Reference parts that go into a URL path, each checked on its own against Docker's grammar, so that odd input
+/// cannot reach another endpoint: `tag` may also be a digest (a tag never holds a `:`).
 fn validate(registry: &str, repository: &str, tag: &str) -> Result<(), String> {
     reference::check_registry(registry)?;
     let repository = format!("{registry}/{repository}");

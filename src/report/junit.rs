@@ -1,6 +1,6 @@
 //! `--junit FILE`: a run's results as JUnit XML, which GitLab and GitHub render: one test case per image (and
-//! per platform of an image that declares several),
-//! failures carrying their reason and the tail of the log, images that were not attempted marked skipped.
+//! per platform of an image with declared platforms), failures carrying their reason and the tail of the log,
+//! images that were not attempted marked skipped.
 
 use std::fmt::Write as _;
 
