@@ -96,6 +96,20 @@ fn index_of(registry: &str, repository: &str, tag: &str) -> (String, BTreeSet<St
     }
 }
 
+/// The local name imgraph gives `path:tag` of the test registry for a platform (`linux-arm64`).
+fn local_name(env: &TestEnv, slug: &str, path_and_tag: &str) -> String {
+    format!("imgraph.local/{slug}/{}/{path_and_tag}", env.registry.replace(':', "-"))
+}
+
+/// The architecture of `reference` in the daemon at `host`; `None` when that daemon does not have it.
+fn architecture_in(host: &str, reference: &str) -> Option<String> {
+    let output = std::process::Command::new("docker")
+        .args(["-H", host, "image", "inspect", "--format", "{{.Architecture}}", reference])
+        .output()
+        .expect("docker");
+    output.status.success().then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+}
+
 fn started(run: &crate::harness::Run, step: &str) -> Vec<String> {
     let mut found: Vec<String> = events(run)
         .iter()
@@ -202,7 +216,7 @@ fn a_platform_missing_from_the_registry_is_named_and_only_it_is_built_again() {
         reqwest::Client::new().delete(url).send().await.unwrap().status()
     });
     assert_eq!(deleted, 202);
-    docker(&["rmi", &format!("imgraph.local/linux-arm64/{}/t-mp-missing/a:1.0", env.registry.replace(':', "-"))]);
+    docker(&["rmi", &local_name(&env, "linux-arm64", "t-mp-missing/a:1.0")]);
 
     let status = tree.run(&["status", ".", "--json"]).success();
     let line = &events(&status)[0];
@@ -268,20 +282,14 @@ fn a_second_daemon_builds_the_platform_the_config_gives_it() {
     let builders = format!("[builders]\n\"linux/arm64\" = \"{}\"\n", env.docker_host_2);
     let tree = chain(&env, "t-mp-builders", &builders);
     tree.run(&["build", ".", "--json"]).success();
-    let local = |platform: &str, name: &str, tag: &str| {
-        format!("imgraph.local/{platform}/{}/t-mp-builders/{name}:{tag}", env.registry.replace(':', "-"))
-    };
-    let in_daemon = |host: &str, reference: &str| {
-        std::process::Command::new("docker")
-            .args(["-H", host, "image", "inspect", "--format", "{{.Architecture}}", reference])
-            .output()
-            .map(|o| o.status.success().then(|| String::from_utf8_lossy(&o.stdout).trim().to_owned()))
-            .expect("docker")
-    };
-    assert_eq!(in_daemon(&env.docker_host_2, &local("linux-arm64", "c", "3.0")).as_deref(), Some("arm64"));
-    assert_eq!(in_daemon(&env.docker_host, &local("linux-arm64", "c", "3.0")), None, "not built by the default");
-    assert_eq!(in_daemon(&env.docker_host, &local("linux-amd64", "c", "3.0")).as_deref(), Some("amd64"));
-    assert_eq!(in_daemon(&env.docker_host_2, &local("linux-amd64", "c", "3.0")), None);
+    let (arm64, amd64) = (
+        local_name(&env, "linux-arm64", "t-mp-builders/c:3.0"),
+        local_name(&env, "linux-amd64", "t-mp-builders/c:3.0"),
+    );
+    assert_eq!(architecture_in(&env.docker_host_2, &arm64).as_deref(), Some("arm64"));
+    assert_eq!(architecture_in(&env.docker_host, &arm64), None, "not built by the default");
+    assert_eq!(architecture_in(&env.docker_host, &amd64).as_deref(), Some("amd64"));
+    assert_eq!(architecture_in(&env.docker_host_2, &amd64), None);
 }
 
 #[ignore = "needs the real Docker environment: run scripts/test.sh"]
@@ -301,16 +309,9 @@ fn an_ssh_builder_builds_its_platform_reached_as_the_docker_cli_reaches_it() {
     let run = tree.run_with(&["build", ".", "--json"], &path).success();
     let expected = [("a", "verified"), ("b", "verified"), ("c", "verified")];
     assert_eq!(final_states(&run), expected.map(|(a, b)| (a.to_owned(), b.to_owned())));
-    let local = format!("imgraph.local/linux-arm64/{}/t-mp-ssh/c:3.0", env.registry.replace(':', "-"));
-    let architecture = |host: &str| {
-        let output = std::process::Command::new("docker")
-            .args(["-H", host, "image", "inspect", "--format", "{{.Architecture}}", &local])
-            .output()
-            .expect("docker");
-        output.status.success().then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
-    };
-    assert_eq!(architecture(&env.docker_host_2).as_deref(), Some("arm64"));
-    assert_eq!(architecture(&env.docker_host), None, "not built by the default daemon");
+    let local = local_name(&env, "linux-arm64", "t-mp-ssh/c:3.0");
+    assert_eq!(architecture_in(&env.docker_host_2, &local).as_deref(), Some("arm64"));
+    assert_eq!(architecture_in(&env.docker_host, &local), None, "not built by the default daemon");
 }
 
 #[ignore = "needs the real Docker environment: run scripts/test.sh"]
@@ -394,7 +395,7 @@ fn a_from_line_pinned_to_a_platform_is_built_for_that_platform_on_every_platform
     assert_eq!(a["state"], "to-build", "{a}");
     tree.run(&["build", ".", "--json"]).success();
     for (slug, arch) in [("linux-amd64", "x86_64"), ("linux-arm64", "aarch64")] {
-        let local = format!("imgraph.local/{slug}/{}/t-mp-pinned/a:1.0", env.registry.replace(':', "-"));
+        let local = local_name(&env, slug, "t-mp-pinned/a:1.0");
         let platform = slug.replace('-', "/");
         let out = docker(&[
             "run",
@@ -444,17 +445,8 @@ fn prune_removes_each_platforms_old_images_in_its_builder() {
     tree.run(&["build", "."]).success();
     tree.run(&["update", "a", ".", "--reason", "* Rebuild."]).success();
     tree.run(&["build", "."]).success();
-    let local = |platform: &str, tag: &str| {
-        format!("imgraph.local/{platform}/{}/t-mp-prune/a:{tag}", env.registry.replace(':', "-"))
-    };
-    let present = |host: &str, reference: &str| {
-        std::process::Command::new("docker")
-            .args(["-H", host, "image", "inspect", reference])
-            .output()
-            .expect("docker")
-            .status
-            .success()
-    };
+    let local = |slug: &str, tag: &str| local_name(&env, slug, &format!("t-mp-prune/a:{tag}"));
+    let present = |host: &str, reference: &str| architecture_in(host, reference).is_some();
     assert!(present(&env.docker_host_2, &local("linux-arm64", "1.0")));
     tree.run(&["prune", "."]).success();
     assert!(!present(&env.docker_host_2, &local("linux-arm64", "1.0")), "the old arm64 image is gone");
